@@ -1,0 +1,1864 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "AsChunkStore"
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "as-chunk-store.h"
+#include "as-error.h"
+#include "as-path.h"
+#include "as-publish.h"
+#include "as-sha256.h"
+
+/* modes of what we create: the receive dir is shared, staging is private */
+#define AS_CHUNK_STORE_RECEIVE_DIR_MODE 0755
+#define AS_CHUNK_STORE_STAGING_DIR_MODE 0700
+#define AS_CHUNK_STORE_FILE_MODE	0600
+
+/* largest .meta or .done key file we agree to read */
+#define AS_CHUNK_STORE_KEYFILE_MAX (64 * 1024)
+
+/* attempts at finding a free random temp name */
+#define AS_CHUNK_STORE_TEMP_ATTEMPTS 100
+
+#define AS_CHUNK_STORE_TEMP_PREFIX "upload-"
+#define AS_CHUNK_STORE_TEMP_SUFFIX ".part"
+#define AS_CHUNK_STORE_SUFFIX_DATA ".data"
+#define AS_CHUNK_STORE_SUFFIX_MAP  ".map"
+#define AS_CHUNK_STORE_SUFFIX_META ".meta"
+#define AS_CHUNK_STORE_SUFFIX_DONE ".done"
+#define AS_CHUNK_STORE_SUFFIX_TMP  ".tmp"
+
+#define AS_CHUNK_STORE_GROUP_TASK "task"
+#define AS_CHUNK_STORE_GROUP_DONE "done"
+
+/* values of one .map byte */
+#define AS_CHUNK_MAP_MISSING 0
+#define AS_CHUNK_MAP_DONE    1
+
+typedef enum {
+	AS_CHUNK_TASK_STATE_RECEIVING,
+	AS_CHUNK_TASK_STATE_COMPLETING,
+	AS_CHUNK_TASK_STATE_COMPLETED,
+	AS_CHUNK_TASK_STATE_DISCARDED,
+} AsChunkTaskState;
+
+struct _AsChunkStore {
+	GObject parent_instance;
+	gchar *receive_dir;
+	int root_fd;
+	int staging_fd;
+	guint64 max_file_size; /* 0 means no limit */
+	GMutex open_mutex;     /* serialises finding or creating a task */
+	GMutex tasks_mutex;
+	GHashTable *tasks; /* (element-type utf8 GWeakRef) owned, protected by tasks_mutex */
+};
+
+struct _AsChunkTask {
+	GObject parent_instance;
+	AsChunkStore *store; /* owned */
+	gchar *id;
+	gchar *rel_path;
+	guint64 total_size;
+	guint64 chunk_size;
+	guint32 total_chunks;
+	int data_fd; /* kept open until finalize, also after the file is published */
+	int map_fd;
+
+	/* protected by mutex */
+	GMutex mutex;
+	AsChunkTaskState state;
+	guint32 done_count;
+	guint64 bytes_done;
+	GHashTable *in_flight;	   /* (element-type guint) bounded by AS_CHUNK_TASK_MAX_IN_FLIGHT */
+	gchar *published_rel_path; /* nullable */
+	gchar *sha256;		   /* nullable */
+};
+
+G_DEFINE_TYPE(AsChunkStore, as_chunk_store, G_TYPE_OBJECT)
+G_DEFINE_TYPE(AsChunkTask, as_chunk_task, G_TYPE_OBJECT)
+
+/* task file suffixes, for removal and cleanup */
+static const gchar *const as_chunk_store_task_suffixes[] = {
+	AS_CHUNK_STORE_SUFFIX_DATA,
+	AS_CHUNK_STORE_SUFFIX_MAP,
+	AS_CHUNK_STORE_SUFFIX_META,
+	AS_CHUNK_STORE_SUFFIX_META AS_CHUNK_STORE_SUFFIX_TMP,
+};
+
+static void as_chunk_store_set_error_errno(GError **error, int errsv, const gchar *format, ...)
+	G_GNUC_PRINTF(3, 4);
+
+/* maps an errno onto AS_ERROR; the message is "<format>: <strerror>" */
+static void
+as_chunk_store_set_error_errno(GError **error, int errsv, const gchar *format, ...)
+{
+	va_list args;
+	g_autofree gchar *what = NULL;
+	AsError code;
+
+	va_start(args, format);
+	what = g_strdup_vprintf(format, args);
+	va_end(args);
+	switch (errsv) {
+	case ENOSPC:
+	case EDQUOT:
+		g_set_error(error, AS_ERROR, AS_ERROR_NO_SPACE,
+			    "%s: no space left on the receiving disk", what);
+		return;
+	case ENOENT:
+		code = AS_ERROR_NOT_FOUND;
+		break;
+	case EACCES:
+	case EPERM:
+		code = AS_ERROR_PERMISSION_DENIED;
+		break;
+	case EFBIG:
+		code = AS_ERROR_TOO_LARGE;
+		break;
+	default:
+		code = AS_ERROR_IO;
+		break;
+	}
+	g_set_error(error, AS_ERROR, code, "%s: %s", what, g_strerror(errsv));
+}
+
+/**
+ * as_chunk_store_task_id_is_valid:
+ * @task_id: (nullable): a client-supplied task id
+ *
+ * Task ids become file names in the staging folder, so they are restricted to 1 to
+ * %AS_CHUNK_STORE_TASK_ID_MAX characters of [A-Za-z0-9_-] (a UUID fits).
+ *
+ * Returns: %TRUE if @task_id is acceptable
+ **/
+gboolean
+as_chunk_store_task_id_is_valid(const gchar *task_id)
+{
+	gsize len = 0;
+
+	if (task_id == NULL)
+		return FALSE;
+	for (const gchar *p = task_id; *p != '\0'; p++, len++) {
+		if (len >= AS_CHUNK_STORE_TASK_ID_MAX)
+			return FALSE;
+		if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-')
+			return FALSE;
+	}
+	return len > 0;
+}
+
+static gboolean
+as_chunk_store_check_task_id(const gchar *task_id, GError **error)
+{
+	if (as_chunk_store_task_id_is_valid(task_id))
+		return TRUE;
+	g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+		    "task id must be 1 to %u characters of A-Z, a-z, 0-9, '_' and '-'",
+		    (guint)AS_CHUNK_STORE_TASK_ID_MAX);
+	return FALSE;
+}
+
+static gchar *
+as_chunk_store_task_file(const gchar *task_id, const gchar *suffix)
+{
+	return g_strconcat(task_id, suffix, NULL);
+}
+
+static void
+as_chunk_store_unlink(AsChunkStore *self, const gchar *name)
+{
+	if (unlinkat(self->staging_fd, name, 0) < 0 && errno != ENOENT)
+		g_debug("failed to remove staging file %s: %s", name, g_strerror(errno));
+}
+
+static void
+as_chunk_store_remove_task_files(AsChunkStore *self, const gchar *task_id)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(as_chunk_store_task_suffixes); i++) {
+		g_autofree gchar *name =
+			as_chunk_store_task_file(task_id, as_chunk_store_task_suffixes[i]);
+		as_chunk_store_unlink(self, name);
+	}
+}
+
+static gboolean
+as_chunk_store_write_all(int fd, const gchar *data, gsize len, GError **error)
+{
+	while (len > 0) {
+		gssize n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			as_chunk_store_set_error_errno(error, errno, "failed to write");
+			return FALSE;
+		}
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* write to "<name>.tmp", sync, rename: readers see the old or the new file, never a torn one */
+static gboolean
+as_chunk_store_write_keyfile(AsChunkStore *self,
+			     const gchar *name,
+			     GKeyFile *keyfile,
+			     GError **error)
+{
+	g_autofree gchar *tmp_name = g_strconcat(name, AS_CHUNK_STORE_SUFFIX_TMP, NULL);
+	g_autofree gchar *data = NULL;
+	gsize len = 0;
+	int fd;
+
+	data = g_key_file_to_data(keyfile, &len, NULL);
+	fd = openat(self->staging_fd, tmp_name,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    AS_CHUNK_STORE_FILE_MODE);
+	if (fd < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to create %s", tmp_name);
+		return FALSE;
+	}
+	if (!as_chunk_store_write_all(fd, data, len, error) || fdatasync(fd) < 0) {
+		if (error != NULL && *error == NULL)
+			as_chunk_store_set_error_errno(error, errno, "failed to sync");
+		g_prefix_error(error, "%s: ", tmp_name);
+		close(fd);
+		as_chunk_store_unlink(self, tmp_name);
+		return FALSE;
+	}
+	close(fd);
+	if (renameat(self->staging_fd, tmp_name, self->staging_fd, name) < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to rename %s", tmp_name);
+		as_chunk_store_unlink(self, tmp_name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static GKeyFile *
+as_chunk_store_read_keyfile(AsChunkStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(GKeyFile) keyfile = g_key_file_new();
+	g_autofree gchar *data = NULL;
+	struct stat st;
+	gsize got = 0;
+	int fd;
+
+	fd = openat(self->staging_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to open %s", name);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to stat %s", name);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > AS_CHUNK_STORE_KEYFILE_MAX) {
+		g_set_error(error, AS_ERROR, AS_ERROR_IO, "%s is not a small regular file", name);
+		close(fd);
+		return NULL;
+	}
+	data = g_malloc((gsize)st.st_size + 1);
+	while (got < (gsize)st.st_size) {
+		gssize n = read(fd, data + got, (gsize)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			as_chunk_store_set_error_errno(error, errno, "failed to read %s", name);
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (gsize)n;
+	}
+	close(fd);
+	data[got] = '\0';
+	if (!g_key_file_load_from_data(keyfile, data, got, G_KEY_FILE_NONE, error)) {
+		as_error_convert(error);
+		g_prefix_error(error, "failed to parse %s: ", name);
+		return NULL;
+	}
+	return g_steal_pointer(&keyfile);
+}
+
+/* opens (creating if needed) a private directory, refusing symlinks */
+static int
+as_chunk_store_open_private_dir(int parent_fd, const gchar *name, GError **error)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdirat(parent_fd, name, AS_CHUNK_STORE_STAGING_DIR_MODE) < 0 && errno != EEXIST) {
+		as_chunk_store_set_error_errno(error, errno, "failed to create %s", name);
+		return -1;
+	}
+	fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to open %s", name);
+		return -1;
+	}
+	/* a folder left by 0.x may be world-readable; staged uploads are nobody else's business */
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0777) != AS_CHUNK_STORE_STAGING_DIR_MODE &&
+	    fchmod(fd, AS_CHUNK_STORE_STAGING_DIR_MODE) < 0)
+		g_debug("failed to make %s private: %s", name, g_strerror(errno));
+	return fd;
+}
+
+/* a strong reference to the live task with this id, or NULL */
+static AsChunkTask *
+as_chunk_store_get_live_task(AsChunkStore *self, const gchar *task_id)
+{
+	AsChunkTask *task = NULL;
+	GWeakRef *ref;
+
+	g_mutex_lock(&self->tasks_mutex);
+	ref = g_hash_table_lookup(self->tasks, task_id);
+	if (ref != NULL)
+		task = g_weak_ref_get(ref);
+	g_mutex_unlock(&self->tasks_mutex);
+	return task;
+}
+
+static void
+as_chunk_store_weak_ref_free(gpointer data)
+{
+	GWeakRef *ref = data;
+	g_weak_ref_clear(ref);
+	g_free(ref);
+}
+
+static void
+as_chunk_store_register_task(AsChunkStore *self, AsChunkTask *task)
+{
+	GWeakRef *ref = g_new0(GWeakRef, 1);
+
+	g_weak_ref_init(ref, task);
+	g_mutex_lock(&self->tasks_mutex);
+	g_hash_table_replace(self->tasks, g_strdup(task->id), ref);
+	g_mutex_unlock(&self->tasks_mutex);
+}
+
+/* drops the table entry of @task_id unless it points to another live task than @task */
+static void
+as_chunk_store_unregister_task(AsChunkStore *self, const gchar *task_id, AsChunkTask *task)
+{
+	AsChunkTask *live = NULL;
+	GWeakRef *ref;
+
+	g_mutex_lock(&self->tasks_mutex);
+	ref = g_hash_table_lookup(self->tasks, task_id);
+	if (ref != NULL) {
+		live = g_weak_ref_get(ref);
+		if (live == NULL || live == task)
+			g_hash_table_remove(self->tasks, task_id);
+	}
+	g_mutex_unlock(&self->tasks_mutex);
+
+	/* outside the lock: this may be the last reference */
+	if (live != NULL)
+		g_object_unref(live);
+}
+
+static void
+as_chunk_task_range_unlocked(AsChunkTask *self, guint32 index, guint64 *offset, guint64 *length)
+{
+	guint64 start = (guint64)index * self->chunk_size;
+	*offset = start;
+	*length = MIN(self->chunk_size, self->total_size - start);
+}
+
+/* reads one map byte; the map is never held in memory */
+static gboolean
+as_chunk_task_read_map_byte(AsChunkTask *self, guint32 index, gboolean *done, GError **error)
+{
+	guint8 value = AS_CHUNK_MAP_MISSING;
+
+	for (;;) {
+		gssize n = pread(self->map_fd, &value, 1, (off_t)index);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			as_chunk_store_set_error_errno(
+				error, errno, "failed to read the chunk map of task %s", self->id);
+			return FALSE;
+		}
+		if (n == 0) {
+			g_set_error(error, AS_ERROR, AS_ERROR_IO,
+				    "the chunk map of task %s is truncated", self->id);
+			return FALSE;
+		}
+		break;
+	}
+	*done = value == AS_CHUNK_MAP_DONE;
+	return TRUE;
+}
+
+static gboolean
+as_chunk_task_write_map_byte(AsChunkTask *self, guint32 index, GError **error)
+{
+	const guint8 value = AS_CHUNK_MAP_DONE;
+
+	for (;;) {
+		gssize n = pwrite(self->map_fd, &value, 1, (off_t)index);
+		if (n == 1)
+			return TRUE;
+		if (n < 0 && errno == EINTR)
+			continue;
+		as_chunk_store_set_error_errno(error, n < 0 ? errno : EIO,
+					       "failed to update the chunk map of task %s",
+					       self->id);
+		return FALSE;
+	}
+}
+
+/* calls @func for each run of map bytes, read in AS_CHUNK_TASK_MAP_READ_SIZE blocks */
+typedef void (*AsChunkTaskMapRunFunc)(
+	AsChunkTask *self, guint32 first, guint32 last, gboolean done, gpointer user_data);
+
+static gboolean
+as_chunk_task_scan_map(AsChunkTask *self,
+		       AsChunkTaskMapRunFunc func,
+		       gpointer user_data,
+		       GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(AS_CHUNK_TASK_MAP_READ_SIZE);
+	guint32 run_first = 0;
+	gboolean run_done = FALSE;
+	guint32 pos = 0;
+
+	while (pos < self->total_chunks) {
+		gsize want = MIN((gsize)(self->total_chunks - pos), AS_CHUNK_TASK_MAP_READ_SIZE);
+		gssize n = pread(self->map_fd, buf, want, (off_t)pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			as_chunk_store_set_error_errno(
+				error, errno, "failed to read the chunk map of task %s", self->id);
+			return FALSE;
+		}
+		if (n == 0) {
+			g_set_error(error, AS_ERROR, AS_ERROR_IO,
+				    "the chunk map of task %s is truncated", self->id);
+			return FALSE;
+		}
+		for (gssize i = 0; i < n; i++, pos++) {
+			gboolean done = buf[i] == AS_CHUNK_MAP_DONE;
+			if (pos == 0) {
+				run_done = done;
+				continue;
+			}
+			if (done != run_done) {
+				func(self, run_first, pos - 1, run_done, user_data);
+				run_first = pos;
+				run_done = done;
+			}
+		}
+	}
+	func(self, run_first, self->total_chunks - 1, run_done, user_data);
+	return TRUE;
+}
+
+static void
+as_chunk_task_count_run_cb(
+	AsChunkTask *self, guint32 first, guint32 last, gboolean done, gpointer user_data)
+{
+	guint64 offset_first, offset_last, length_last;
+
+	if (!done)
+		return;
+	as_chunk_task_range_unlocked(self, first, &offset_first, &length_last);
+	as_chunk_task_range_unlocked(self, last, &offset_last, &length_last);
+	self->done_count += last - first + 1;
+	self->bytes_done += offset_last + length_last - offset_first;
+}
+
+static guint32
+as_chunk_store_expected_chunks(guint64 total_size, guint64 chunk_size)
+{
+	guint64 n = total_size / chunk_size + (total_size % chunk_size != 0 ? 1 : 0);
+	return (guint32)MIN(MAX(n, 1), (guint64)G_MAXUINT32);
+}
+
+/* checks the parameters a client announces, before anything touches the disk */
+static gboolean
+as_chunk_store_check_params(AsChunkStore *self,
+			    guint64 total_size,
+			    guint64 chunk_size,
+			    guint32 total_chunks,
+			    GError **error)
+{
+	guint64 expected;
+
+	if (chunk_size == 0) {
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "chunk size must be at least 1 byte");
+		return FALSE;
+	}
+	if (total_size > (guint64)G_MAXINT64) {
+		g_set_error(error, AS_ERROR, AS_ERROR_TOO_LARGE,
+			    "total size %" G_GUINT64_FORMAT " is not a possible file size",
+			    total_size);
+		return FALSE;
+	}
+	if (self->max_file_size != 0 && total_size > self->max_file_size) {
+		g_set_error(error, AS_ERROR, AS_ERROR_TOO_LARGE,
+			    "file of %" G_GUINT64_FORMAT
+			    " bytes exceeds the limit of %" G_GUINT64_FORMAT " bytes",
+			    total_size, self->max_file_size);
+		return FALSE;
+	}
+	expected = total_size / chunk_size + (total_size % chunk_size != 0 ? 1 : 0);
+	expected = MAX(expected, 1);
+	if (expected > AS_CHUNK_STORE_MAX_CHUNKS) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "%" G_GUINT64_FORMAT " chunks of %" G_GUINT64_FORMAT
+			    " bytes exceed the limit of %u chunks: use larger chunks",
+			    expected, chunk_size, (guint)AS_CHUNK_STORE_MAX_CHUNKS);
+		return FALSE;
+	}
+	if (total_chunks != expected) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "%" G_GUINT64_FORMAT " bytes in chunks of %" G_GUINT64_FORMAT
+			    " bytes make %" G_GUINT64_FORMAT " chunks, not %u",
+			    total_size, chunk_size, expected, total_chunks);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static AsChunkTask *
+as_chunk_task_new(AsChunkStore *store,
+		  const gchar *task_id,
+		  const gchar *rel_path,
+		  guint64 total_size,
+		  guint64 chunk_size,
+		  guint32 total_chunks)
+{
+	AsChunkTask *self = g_object_new(AS_TYPE_CHUNK_TASK, NULL);
+	self->store = g_object_ref(store);
+	self->id = g_strdup(task_id);
+	self->rel_path = g_strdup(rel_path);
+	self->total_size = total_size;
+	self->chunk_size = chunk_size;
+	self->total_chunks = total_chunks;
+	return self;
+}
+
+/* opens a task file that must exist with exactly @size bytes */
+static int
+as_chunk_store_open_sized(AsChunkStore *self, const gchar *name, guint64 size, GError **error)
+{
+	struct stat st;
+	int fd = openat(self->staging_fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to open %s", name);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to stat %s", name);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (guint64)st.st_size != size) {
+		g_set_error(error, AS_ERROR, AS_ERROR_IO,
+			    "%s has %" G_GUINT64_FORMAT " bytes, expected %" G_GUINT64_FORMAT, name,
+			    (guint64)st.st_size, size);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* loads a task persisted before a restart; AS_ERROR_NOT_FOUND if there is none */
+static AsChunkTask *
+as_chunk_store_load_task(AsChunkStore *self, const gchar *task_id, GError **error)
+{
+	g_autofree gchar *meta_name = NULL;
+	g_autofree gchar *data_name = NULL;
+	g_autofree gchar *map_name = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *raw_path = NULL;
+	g_autofree gchar *rel_path = NULL;
+	g_autoptr(GKeyFile) keyfile = NULL;
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GError) error_local = NULL;
+	guint64 total_size = 0, chunk_size = 0, total_chunks = 0;
+
+	meta_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_META);
+	keyfile = as_chunk_store_read_keyfile(self, meta_name, &error_local);
+	if (keyfile == NULL) {
+		if (g_error_matches(error_local, AS_ERROR, AS_ERROR_NOT_FOUND)) {
+			g_set_error(error, AS_ERROR, AS_ERROR_NOT_FOUND, "no task %s", task_id);
+			return NULL;
+		}
+		g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
+					   "task %s is unusable: ", task_id);
+		return NULL;
+	}
+	id = g_key_file_get_string(keyfile, AS_CHUNK_STORE_GROUP_TASK, "task_id", NULL);
+	raw_path = g_key_file_get_string(keyfile, AS_CHUNK_STORE_GROUP_TASK, "rel_path", NULL);
+	total_size = g_key_file_get_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "total_size",
+					   &error_local);
+	if (error_local == NULL)
+		chunk_size = g_key_file_get_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "chunk_size",
+						   &error_local);
+	if (error_local == NULL)
+		total_chunks = g_key_file_get_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK,
+						     "total_chunks", &error_local);
+	if (error_local != NULL || g_strcmp0(id, task_id) != 0 || raw_path == NULL ||
+	    chunk_size == 0 || total_chunks == 0 || total_chunks > AS_CHUNK_STORE_MAX_CHUNKS ||
+	    total_size > (guint64)G_MAXINT64 ||
+	    as_chunk_store_expected_chunks(total_size, chunk_size) != total_chunks) {
+		g_set_error(error, AS_ERROR, AS_ERROR_IO, "task %s is unusable: %s is damaged",
+			    task_id, meta_name);
+		return NULL;
+	}
+	rel_path = as_path_sanitize(raw_path, error);
+	if (rel_path == NULL) {
+		g_prefix_error(error, "task %s is unusable: ", task_id);
+		return NULL;
+	}
+
+	task = as_chunk_task_new(self, task_id, rel_path, total_size, chunk_size,
+				 (guint32)total_chunks);
+	data_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_DATA);
+	task->data_fd = as_chunk_store_open_sized(self, data_name, total_size, &error_local);
+	if (task->data_fd < 0) {
+		/* a crash after publishing, before .meta was removed: the data has moved on */
+		if (g_error_matches(error_local, AS_ERROR, AS_ERROR_NOT_FOUND)) {
+			g_debug("removing leftovers of task %s: %s", task_id, error_local->message);
+			as_chunk_store_remove_task_files(self, task_id);
+			g_set_error(error, AS_ERROR, AS_ERROR_NOT_FOUND, "no task %s", task_id);
+			return NULL;
+		}
+		g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
+					   "task %s is unusable: ", task_id);
+		return NULL;
+	}
+	map_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_MAP);
+	task->map_fd = as_chunk_store_open_sized(self, map_name, total_chunks, error);
+	if (task->map_fd < 0) {
+		g_prefix_error(error, "task %s is unusable: ", task_id);
+		return NULL;
+	}
+
+	/* only counters stay in memory; the map itself is read on demand */
+	if (!as_chunk_task_scan_map(task, as_chunk_task_count_run_cb, NULL, error))
+		return NULL;
+	g_debug("resumed task %s: %u of %u chunks present", task_id, task->done_count,
+		task->total_chunks);
+	return g_steal_pointer(&task);
+}
+
+/* creates and sizes one task file; @reserve allocates the blocks now so a full disk shows up
+ * before the first byte arrives */
+static int
+as_chunk_store_create_sized(
+	AsChunkStore *self, const gchar *name, guint64 size, gboolean reserve, GError **error)
+{
+	int fd = openat(self->staging_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			AS_CHUNK_STORE_FILE_MODE);
+
+	if (fd < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to create %s", name);
+		return -1;
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to size %s", name);
+		close(fd);
+		return -1;
+	}
+
+	/* fallocate(2) rather than posix_fallocate(3): where the filesystem cannot reserve,
+	 * glibc would emulate it by writing every block, blocking the caller for the whole
+	 * file; a sparse file is fine there and a full disk shows up on write instead */
+	while (reserve && size > 0 && fallocate(fd, 0, 0, (off_t)size) < 0) {
+		int errsv = errno;
+		if (errsv == EINTR)
+			continue;
+		if (errsv == EOPNOTSUPP || errsv == ENOSYS)
+			break;
+		as_chunk_store_set_error_errno(error, errsv, "failed to reserve %s", name);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static AsChunkTask *
+as_chunk_store_create_task(AsChunkStore *self,
+			   const gchar *task_id,
+			   const gchar *rel_path,
+			   guint64 total_size,
+			   guint64 chunk_size,
+			   guint32 total_chunks,
+			   GError **error)
+{
+	g_autofree gchar *data_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_DATA);
+	g_autofree gchar *map_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_MAP);
+	g_autofree gchar *meta_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_META);
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GKeyFile) keyfile = g_key_file_new();
+
+	task = as_chunk_task_new(self, task_id, rel_path, total_size, chunk_size, total_chunks);
+
+	/* .meta is written last: it is what makes the task exist after a restart */
+	task->data_fd = as_chunk_store_create_sized(self, data_name, total_size, TRUE, error);
+	if (task->data_fd >= 0)
+		task->map_fd =
+			as_chunk_store_create_sized(self, map_name, total_chunks, TRUE, error);
+	if (task->map_fd >= 0) {
+		g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_TASK, "task_id", task_id);
+		g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_TASK, "rel_path", rel_path);
+		g_key_file_set_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "total_size", total_size);
+		g_key_file_set_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "chunk_size", chunk_size);
+		g_key_file_set_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "total_chunks",
+				      total_chunks);
+		g_key_file_set_int64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "created",
+				     g_get_real_time() / G_USEC_PER_SEC);
+	}
+	if (task->map_fd < 0 || !as_chunk_store_write_keyfile(self, meta_name, keyfile, error)) {
+		g_prefix_error(error, "failed to create task %s: ", task_id);
+		as_chunk_store_remove_task_files(self, task_id);
+		return NULL;
+	}
+	g_debug("created task %s: %" G_GUINT64_FORMAT " bytes in %u chunks", task_id, total_size,
+		total_chunks);
+	return g_steal_pointer(&task);
+}
+
+/* the live task, else the one on disk; registers what it loads */
+static AsChunkTask *
+as_chunk_store_find_task_locked(AsChunkStore *self, const gchar *task_id, GError **error)
+{
+	AsChunkTask *task = as_chunk_store_get_live_task(self, task_id);
+
+	if (task != NULL)
+		return task;
+	task = as_chunk_store_load_task(self, task_id, error);
+	if (task != NULL)
+		as_chunk_store_register_task(self, task);
+	return task;
+}
+
+/**
+ * as_chunk_store_open_task:
+ * @self: a #AsChunkStore
+ * @task_id: the client's task id, 1 to %AS_CHUNK_STORE_TASK_ID_MAX of [A-Za-z0-9_-]
+ * @rel_path: destination below the receive dir, sanitised here again
+ * @total_size: size of the whole file
+ * @chunk_size: nominal chunk size; the last chunk may be shorter
+ * @total_chunks: must be max(1, ceil(@total_size / @chunk_size))
+ * @error: (nullable): optional return location for an error
+ *
+ * Finds the task in memory or on disk (after a restart), or creates it: the data file is
+ * sized and its blocks are reserved, a one-byte-per-chunk map and a key file describing the
+ * task are written to the staging folder. Concurrent requests for one id share one object.
+ *
+ * Returns: (transfer full): the task, or %NULL: %AS_ERROR_TOO_LARGE above the size limit,
+ * %AS_ERROR_CONFLICT if the id exists with other parameters or was already completed,
+ * %AS_ERROR_NO_SPACE if the file does not fit (nothing is left behind)
+ **/
+AsChunkTask *
+as_chunk_store_open_task(AsChunkStore *self,
+			 const gchar *task_id,
+			 const gchar *rel_path,
+			 guint64 total_size,
+			 guint64 chunk_size,
+			 guint32 total_chunks,
+			 GError **error)
+{
+	g_autofree gchar *sanitized = NULL;
+	g_autofree gchar *done_name = NULL;
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GMutexLocker) locker = NULL;
+	struct stat st;
+
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (!as_chunk_store_check_task_id(task_id, error))
+		return NULL;
+	sanitized = as_path_sanitize(rel_path, error);
+	if (sanitized == NULL)
+		return NULL;
+	if (!as_chunk_store_check_params(self, total_size, chunk_size, total_chunks, error))
+		return NULL;
+
+	locker = g_mutex_locker_new(&self->open_mutex);
+	task = as_chunk_store_find_task_locked(self, task_id, &error_local);
+	if (task != NULL) {
+		if (task->total_size != total_size || task->chunk_size != chunk_size ||
+		    task->total_chunks != total_chunks ||
+		    g_strcmp0(task->rel_path, sanitized) != 0) {
+			g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+				    "task %s exists with different parameters", task_id);
+			return NULL;
+		}
+		return g_steal_pointer(&task);
+	}
+	if (!g_error_matches(error_local, AS_ERROR, AS_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return NULL;
+	}
+
+	/* reusing a finished id would start a second, unrelated file under the same name */
+	done_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_DONE);
+	if (fstatat(self->staging_fd, done_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT, "task %s is already complete",
+			    task_id);
+		return NULL;
+	}
+
+	task = as_chunk_store_create_task(self, task_id, sanitized, total_size, chunk_size,
+					  total_chunks, error);
+	if (task == NULL)
+		return NULL;
+	as_chunk_store_register_task(self, task);
+	return g_steal_pointer(&task);
+}
+
+/**
+ * as_chunk_store_lookup_task:
+ * @self: a #AsChunkStore
+ * @task_id: a task id
+ * @error: (nullable): optional return location for an error
+ *
+ * Returns: (transfer full): the task from memory or from disk, or %NULL with
+ * %AS_ERROR_NOT_FOUND
+ **/
+AsChunkTask *
+as_chunk_store_lookup_task(AsChunkStore *self, const gchar *task_id, GError **error)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (!as_chunk_store_check_task_id(task_id, error))
+		return NULL;
+	locker = g_mutex_locker_new(&self->open_mutex);
+	return as_chunk_store_find_task_locked(self, task_id, error);
+}
+
+/**
+ * as_chunk_store_lookup_done:
+ * @self: a #AsChunkStore
+ * @task_id: a task id
+ * @rel_path: (out) (optional) (transfer full): the relative path the file was published to
+ * @sha256: (out) (optional) (transfer full): its SHA-256 as hex
+ * @size: (out) (optional): its size
+ * @error: (nullable): optional return location for an error
+ *
+ * Reads the tombstone of a completed task, so a retried /upload/complete whose reply was
+ * lost gets the same answer.
+ *
+ * Returns: %TRUE on success; %AS_ERROR_NOT_FOUND if the task was never completed
+ **/
+gboolean
+as_chunk_store_lookup_done(AsChunkStore *self,
+			   const gchar *task_id,
+			   gchar **rel_path,
+			   gchar **sha256,
+			   guint64 *size,
+			   GError **error)
+{
+	g_autofree gchar *done_name = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *hex = NULL;
+	g_autoptr(GKeyFile) keyfile = NULL;
+	g_autoptr(GError) error_local = NULL;
+	guint64 bytes;
+
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (!as_chunk_store_check_task_id(task_id, error))
+		return FALSE;
+	done_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_DONE);
+	keyfile = as_chunk_store_read_keyfile(self, done_name, &error_local);
+	if (keyfile == NULL) {
+		if (g_error_matches(error_local, AS_ERROR, AS_ERROR_NOT_FOUND)) {
+			g_set_error(error, AS_ERROR, AS_ERROR_NOT_FOUND,
+				    "task %s was not completed", task_id);
+			return FALSE;
+		}
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	path = g_key_file_get_string(keyfile, AS_CHUNK_STORE_GROUP_DONE, "rel_path", NULL);
+	hex = g_key_file_get_string(keyfile, AS_CHUNK_STORE_GROUP_DONE, "sha256", NULL);
+	bytes = g_key_file_get_uint64(keyfile, AS_CHUNK_STORE_GROUP_DONE, "size", &error_local);
+	if (path == NULL || !as_sha256_hex_is_valid(hex) || error_local != NULL) {
+		g_set_error(error, AS_ERROR, AS_ERROR_IO, "%s is damaged", done_name);
+		return FALSE;
+	}
+	if (rel_path != NULL)
+		*rel_path = g_steal_pointer(&path);
+	if (sha256 != NULL)
+		*sha256 = g_steal_pointer(&hex);
+	if (size != NULL)
+		*size = bytes;
+	return TRUE;
+}
+
+/**
+ * as_chunk_store_create_temp:
+ * @self: a #AsChunkStore
+ * @name_out: (out) (transfer full): the file name in the staging folder
+ * @error: (nullable): optional return location for an error
+ *
+ * Creates a fresh private file for a single (non-chunked) upload. The caller publishes it
+ * with as_publish_file() or removes it with as_chunk_store_remove_temp().
+ *
+ * Returns: a read-write file descriptor the caller closes, or -1
+ **/
+int
+as_chunk_store_create_temp(AsChunkStore *self, gchar **name_out, GError **error)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), -1);
+	g_return_val_if_fail(name_out != NULL, -1);
+	g_return_val_if_fail(error == NULL || *error == NULL, -1);
+
+	for (guint i = 0; i < AS_CHUNK_STORE_TEMP_ATTEMPTS; i++) {
+		g_autofree gchar *name = g_strdup_printf(AS_CHUNK_STORE_TEMP_PREFIX
+							 "%08x%08x" AS_CHUNK_STORE_TEMP_SUFFIX,
+							 g_random_int(), g_random_int());
+		int fd = openat(self->staging_fd, name,
+				O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				AS_CHUNK_STORE_FILE_MODE);
+		if (fd >= 0) {
+			*name_out = g_steal_pointer(&name);
+			return fd;
+		}
+		if (errno != EEXIST) {
+			as_chunk_store_set_error_errno(error, errno,
+						       "failed to create a staging file");
+			return -1;
+		}
+	}
+	g_set_error_literal(error, AS_ERROR, AS_ERROR_IO, "no free staging file name");
+	return -1;
+}
+
+static gboolean
+as_chunk_store_is_temp_name(const gchar *name)
+{
+	return strchr(name, '/') == NULL && g_str_has_prefix(name, AS_CHUNK_STORE_TEMP_PREFIX) &&
+	       g_str_has_suffix(name, AS_CHUNK_STORE_TEMP_SUFFIX);
+}
+
+/**
+ * as_chunk_store_remove_temp:
+ * @self: a #AsChunkStore
+ * @name: a name returned by as_chunk_store_create_temp()
+ *
+ * Removes an unpublished temp file; a missing one is fine.
+ **/
+void
+as_chunk_store_remove_temp(AsChunkStore *self, const gchar *name)
+{
+	g_return_if_fail(AS_IS_CHUNK_STORE(self));
+	g_return_if_fail(name != NULL && as_chunk_store_is_temp_name(name));
+	as_chunk_store_unlink(self, name);
+}
+
+typedef struct {
+	gint64 newest_mtime;
+	GPtrArray *names; /* (element-type utf8) owned */
+} AsChunkStoreGroup;
+
+static void
+as_chunk_store_group_free(AsChunkStoreGroup *group)
+{
+	g_ptr_array_unref(group->names);
+	g_free(group);
+}
+
+/**
+ * as_chunk_store_cleanup_stale:
+ * @self: a #AsChunkStore
+ * @max_age_s: age in seconds after which an untouched entry is garbage
+ *
+ * Removes temps and tasks (data, map, key files and tombstones) whose files were all left
+ * untouched for longer than @max_age_s. Tasks open in memory are kept.
+ *
+ * Returns: the number of temps and tasks removed
+ **/
+guint
+as_chunk_store_cleanup_stale(AsChunkStore *self, gint64 max_age_s)
+{
+	g_autoptr(GHashTable) groups = NULL;
+	g_autoptr(GMutexLocker) locker = NULL;
+	GHashTableIter iter;
+	gpointer key, value;
+	gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
+	struct dirent *entry;
+	guint removed = 0;
+	DIR *dir;
+	int dir_fd;
+
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), 0);
+
+	/* no task may be created or loaded while its files are judged */
+	locker = g_mutex_locker_new(&self->open_mutex);
+	dir_fd = openat(self->staging_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		g_warning("failed to list the staging folder: %s", g_strerror(errno));
+		return 0;
+	}
+	dir = fdopendir(dir_fd);
+	if (dir == NULL) {
+		g_warning("failed to list the staging folder: %s", g_strerror(errno));
+		close(dir_fd);
+		return 0;
+	}
+
+	/* group files by the name before the first '.': a task id or a temp */
+	groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+				       (GDestroyNotify)as_chunk_store_group_free);
+	while ((entry = readdir(dir)) != NULL) {
+		const gchar *dot;
+		g_autofree gchar *id = NULL;
+		AsChunkStoreGroup *group;
+		struct stat st;
+
+		if (entry->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		dot = strchr(entry->d_name, '.');
+		id = dot != NULL ? g_strndup(entry->d_name, (gsize)(dot - entry->d_name))
+				 : g_strdup(entry->d_name);
+		group = g_hash_table_lookup(groups, id);
+		if (group == NULL) {
+			group = g_new0(AsChunkStoreGroup, 1);
+			group->names = g_ptr_array_new_with_free_func(g_free);
+			group->newest_mtime = G_MININT64;
+			g_hash_table_insert(groups, g_strdup(id), group);
+		}
+		group->newest_mtime = MAX(group->newest_mtime, (gint64)st.st_mtime);
+		g_ptr_array_add(group->names, g_strdup(entry->d_name));
+	}
+
+	g_hash_table_iter_init(&iter, groups);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		AsChunkStoreGroup *group = value;
+		g_autoptr(AsChunkTask) live = NULL;
+
+		if (now_s - group->newest_mtime <= max_age_s)
+			continue;
+		live = as_chunk_store_get_live_task(self, key);
+		if (live != NULL)
+			continue;
+		for (guint i = 0; i < group->names->len; i++) {
+			const gchar *name = g_ptr_array_index(group->names, i);
+			if (unlinkat(dirfd(dir), name, 0) < 0 && errno != ENOENT)
+				g_warning("failed to remove stale %s: %s", name, g_strerror(errno));
+		}
+		g_debug("removed stale staging entry %s", (const gchar *)key);
+		removed++;
+	}
+	closedir(dir);
+	return removed;
+}
+
+/**
+ * as_chunk_store_get_root_fd:
+ * @self: a #AsChunkStore
+ *
+ * Returns: a directory fd of the receive dir, owned by @self
+ **/
+int
+as_chunk_store_get_root_fd(AsChunkStore *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), -1);
+	return self->root_fd;
+}
+
+/**
+ * as_chunk_store_get_staging_fd:
+ * @self: a #AsChunkStore
+ *
+ * Returns: a directory fd of the staging folder, owned by @self
+ **/
+int
+as_chunk_store_get_staging_fd(AsChunkStore *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), -1);
+	return self->staging_fd;
+}
+
+/**
+ * as_chunk_store_get_receive_dir:
+ * @self: a #AsChunkStore
+ *
+ * Returns: the receive dir path
+ **/
+const gchar *
+as_chunk_store_get_receive_dir(AsChunkStore *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), NULL);
+	return self->receive_dir;
+}
+
+/**
+ * as_chunk_store_set_max_file_size:
+ * @self: a #AsChunkStore
+ * @max: the largest file accepted by as_chunk_store_open_task(), 0 for no limit
+ *
+ * Changes the limit for tasks opened from now on.
+ **/
+void
+as_chunk_store_set_max_file_size(AsChunkStore *self, guint64 max)
+{
+	g_return_if_fail(AS_IS_CHUNK_STORE(self));
+	self->max_file_size = max;
+}
+
+static void
+as_chunk_store_finalize(GObject *object)
+{
+	AsChunkStore *self = AS_CHUNK_STORE(object);
+
+	if (self->root_fd >= 0)
+		close(self->root_fd);
+	if (self->staging_fd >= 0)
+		close(self->staging_fd);
+	g_hash_table_unref(self->tasks);
+	g_mutex_clear(&self->open_mutex);
+	g_mutex_clear(&self->tasks_mutex);
+	g_free(self->receive_dir);
+	G_OBJECT_CLASS(as_chunk_store_parent_class)->finalize(object);
+}
+
+static void
+as_chunk_store_class_init(AsChunkStoreClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->finalize = as_chunk_store_finalize;
+}
+
+static void
+as_chunk_store_init(AsChunkStore *self)
+{
+	self->root_fd = -1;
+	self->staging_fd = -1;
+	g_mutex_init(&self->open_mutex);
+	g_mutex_init(&self->tasks_mutex);
+	self->tasks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					    as_chunk_store_weak_ref_free);
+}
+
+/**
+ * as_chunk_store_new:
+ * @receive_dir: where received files go; created with mode 0755 if missing
+ * @max_file_size: the largest file accepted, 0 for no limit
+ * @error: (nullable): optional return location for an error
+ *
+ * Opens the receive dir and its private staging folder
+ * `<receive_dir>/.aerosync/inprogress` (mode 0700). The directory fds are plain read-only
+ * ones rather than O_PATH, so they also serve fsync() and directory listing.
+ *
+ * Returns: (transfer full): a new #AsChunkStore, or %NULL
+ **/
+AsChunkStore *
+as_chunk_store_new(const gchar *receive_dir, guint64 max_file_size, GError **error)
+{
+	g_autoptr(AsChunkStore) self = NULL;
+	int aerosync_fd;
+
+	g_return_val_if_fail(receive_dir != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	self = g_object_new(AS_TYPE_CHUNK_STORE, NULL);
+	self->receive_dir = g_strdup(receive_dir);
+	self->max_file_size = max_file_size;
+	if (g_mkdir_with_parents(receive_dir, AS_CHUNK_STORE_RECEIVE_DIR_MODE) < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to create %s", receive_dir);
+		return NULL;
+	}
+	self->root_fd = open(receive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (self->root_fd < 0) {
+		as_chunk_store_set_error_errno(error, errno, "failed to open %s", receive_dir);
+		return NULL;
+	}
+	aerosync_fd = as_chunk_store_open_private_dir(self->root_fd, AS_STAGING_DIR_NAME, error);
+	if (aerosync_fd < 0)
+		return NULL;
+	self->staging_fd = as_chunk_store_open_private_dir(
+		aerosync_fd, AS_CHUNK_STORE_INPROGRESS_DIR_NAME, error);
+	close(aerosync_fd);
+	if (self->staging_fd < 0)
+		return NULL;
+	return g_steal_pointer(&self);
+}
+
+/* AsChunkTask */
+
+/**
+ * as_chunk_task_get_id:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the task id
+ **/
+const gchar *
+as_chunk_task_get_id(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), NULL);
+	return self->id;
+}
+
+/**
+ * as_chunk_task_get_rel_path:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the sanitised destination requested by the client
+ **/
+const gchar *
+as_chunk_task_get_rel_path(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), NULL);
+	return self->rel_path;
+}
+
+/**
+ * as_chunk_task_get_total_size:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the size of the whole file
+ **/
+guint64
+as_chunk_task_get_total_size(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
+	return self->total_size;
+}
+
+/**
+ * as_chunk_task_get_chunk_size:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the nominal chunk size
+ **/
+guint64
+as_chunk_task_get_chunk_size(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
+	return self->chunk_size;
+}
+
+/**
+ * as_chunk_task_get_total_chunks:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the number of chunks
+ **/
+guint32
+as_chunk_task_get_total_chunks(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
+	return self->total_chunks;
+}
+
+/**
+ * as_chunk_task_get_done_count:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the number of chunks received completely
+ **/
+guint32
+as_chunk_task_get_done_count(AsChunkTask *self)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
+	locker = g_mutex_locker_new(&self->mutex);
+	return self->done_count;
+}
+
+/**
+ * as_chunk_task_get_bytes_done:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the bytes of all chunks received completely
+ **/
+guint64
+as_chunk_task_get_bytes_done(AsChunkTask *self)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
+	locker = g_mutex_locker_new(&self->mutex);
+	return self->bytes_done;
+}
+
+/**
+ * as_chunk_task_get_fd:
+ * @self: a #AsChunkTask
+ *
+ * Returns: the data file descriptor, owned by @self; give it to as_disk_writer_new()
+ **/
+int
+as_chunk_task_get_fd(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), -1);
+	return self->data_fd;
+}
+
+static gboolean
+as_chunk_task_check_index(AsChunkTask *self, guint32 index, GError **error)
+{
+	if (index < self->total_chunks)
+		return TRUE;
+	g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+		    "chunk index %u is out of range: task %s has %u chunks", index, self->id,
+		    self->total_chunks);
+	return FALSE;
+}
+
+/**
+ * as_chunk_task_chunk_range:
+ * @self: a #AsChunkTask
+ * @index: a chunk index
+ * @offset: (out) (optional): where the chunk starts in the file
+ * @length: (out) (optional): its length; the last chunk may be shorter
+ * @error: (nullable): optional return location for an error
+ *
+ * Returns: %TRUE on success; %AS_ERROR_INVALID_ARGUMENT if @index is out of range
+ **/
+gboolean
+as_chunk_task_chunk_range(
+	AsChunkTask *self, guint32 index, guint64 *offset, guint64 *length, GError **error)
+{
+	guint64 offset_tmp, length_tmp;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (!as_chunk_task_check_index(self, index, error))
+		return FALSE;
+	as_chunk_task_range_unlocked(self, index, &offset_tmp, &length_tmp);
+	if (offset != NULL)
+		*offset = offset_tmp;
+	if (length != NULL)
+		*length = length_tmp;
+	return TRUE;
+}
+
+static gboolean
+as_chunk_task_check_not_discarded_locked(AsChunkTask *self, GError **error)
+{
+	if (self->state != AS_CHUNK_TASK_STATE_DISCARDED)
+		return TRUE;
+	g_set_error(error, AS_ERROR, AS_ERROR_NOT_FOUND,
+		    "task %s was discarded after a failed verification", self->id);
+	return FALSE;
+}
+
+/**
+ * as_chunk_task_begin_chunk:
+ * @self: a #AsChunkTask
+ * @index: a chunk index
+ * @body_length: the length of the request body
+ * @already_done: (out): set to %TRUE if the chunk was already received
+ * @error: (nullable): optional return location for an error
+ *
+ * Claims a chunk before its body is written. A chunk received before is never rewritten:
+ * @already_done is set and the caller discards the body. On success the caller writes the
+ * body at the chunk's offset and then calls as_chunk_task_end_chunk().
+ *
+ * Returns: %TRUE if the caller may proceed; %AS_ERROR_INVALID_ARGUMENT for a bad index or
+ * length, %AS_ERROR_CONFLICT if another request is receiving the same chunk
+ **/
+gboolean
+as_chunk_task_begin_chunk(AsChunkTask *self,
+			  guint32 index,
+			  guint64 body_length,
+			  gboolean *already_done,
+			  GError **error)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	guint64 offset, length;
+	gboolean done = FALSE;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	g_return_val_if_fail(already_done != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	*already_done = FALSE;
+	if (!as_chunk_task_check_index(self, index, error))
+		return FALSE;
+	as_chunk_task_range_unlocked(self, index, &offset, &length);
+	if (body_length != length) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "chunk %u must be %" G_GUINT64_FORMAT " bytes, got %" G_GUINT64_FORMAT,
+			    index, length, body_length);
+		return FALSE;
+	}
+
+	locker = g_mutex_locker_new(&self->mutex);
+	if (!as_chunk_task_check_not_discarded_locked(self, error))
+		return FALSE;
+	if (self->state == AS_CHUNK_TASK_STATE_COMPLETED) {
+		*already_done = TRUE;
+		return TRUE;
+	}
+	if (!as_chunk_task_read_map_byte(self, index, &done, error))
+		return FALSE;
+	if (done) {
+		*already_done = TRUE;
+		return TRUE;
+	}
+	if (g_hash_table_contains(self->in_flight, GUINT_TO_POINTER(index))) {
+		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+			    "chunk %u of task %s is already being received", index, self->id);
+		return FALSE;
+	}
+	if (g_hash_table_size(self->in_flight) >= AS_CHUNK_TASK_MAX_IN_FLIGHT) {
+		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+			    "task %s already receives %u chunks at once", self->id,
+			    (guint)AS_CHUNK_TASK_MAX_IN_FLIGHT);
+		return FALSE;
+	}
+	g_hash_table_add(self->in_flight, GUINT_TO_POINTER(index));
+	return TRUE;
+}
+
+/**
+ * as_chunk_task_end_chunk:
+ * @self: a #AsChunkTask
+ * @index: a chunk index claimed with as_chunk_task_begin_chunk()
+ * @success: whether the whole body was written to the data file
+ * @error: (nullable): optional return location for an error
+ *
+ * Releases a claimed chunk. On success the chunk is recorded as done in the map file.
+ * Calling it again for a chunk already released does nothing.
+ *
+ * Returns: %TRUE on success
+ **/
+gboolean
+as_chunk_task_end_chunk(AsChunkTask *self, guint32 index, gboolean success, GError **error)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	guint64 offset, length;
+	gboolean was_in_flight;
+	gboolean done = FALSE;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (!as_chunk_task_check_index(self, index, error))
+		return FALSE;
+	locker = g_mutex_locker_new(&self->mutex);
+	was_in_flight = g_hash_table_remove(self->in_flight, GUINT_TO_POINTER(index));
+	if (!success || self->state == AS_CHUNK_TASK_STATE_COMPLETED)
+		return TRUE;
+	if (!as_chunk_task_check_not_discarded_locked(self, error))
+		return FALSE;
+	if (!as_chunk_task_read_map_byte(self, index, &done, error))
+		return FALSE;
+	if (done)
+		return TRUE;
+	if (!was_in_flight) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "chunk %u of task %s was not begun", index, self->id);
+		return FALSE;
+	}
+
+	/* the data reaches the disk in the background too: a crash may lose either, and the
+	 * final SHA-256 check catches a map byte that got ahead of its data */
+	if (!as_chunk_task_write_map_byte(self, index, error))
+		return FALSE;
+	as_chunk_task_range_unlocked(self, index, &offset, &length);
+	self->done_count++;
+	self->bytes_done += length;
+	return TRUE;
+}
+
+/**
+ * as_chunk_task_is_chunk_done:
+ * @self: a #AsChunkTask
+ * @index: a chunk index
+ *
+ * Returns: %TRUE if the chunk was received completely
+ **/
+gboolean
+as_chunk_task_is_chunk_done(AsChunkTask *self, guint32 index)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	gboolean done = FALSE;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+
+	if (index >= self->total_chunks)
+		return FALSE;
+	locker = g_mutex_locker_new(&self->mutex);
+	if (self->state == AS_CHUNK_TASK_STATE_COMPLETED)
+		return TRUE;
+	if (self->state == AS_CHUNK_TASK_STATE_DISCARDED)
+		return FALSE;
+	if (!as_chunk_task_read_map_byte(self, index, &done, NULL))
+		return FALSE;
+	return done;
+}
+
+typedef struct {
+	gboolean done;
+	AsChunkRangeFunc func;
+	gpointer user_data;
+} AsChunkTaskForeachHelper;
+
+static void
+as_chunk_task_foreach_run_cb(
+	AsChunkTask *self, guint32 first, guint32 last, gboolean done, gpointer user_data)
+{
+	AsChunkTaskForeachHelper *helper = user_data;
+	if (done == helper->done)
+		helper->func(first, last, helper->user_data);
+}
+
+/**
+ * as_chunk_task_foreach_range:
+ * @self: a #AsChunkTask
+ * @done: %TRUE to report received chunks, %FALSE for missing ones
+ * @func: (scope call): called once per run of consecutive chunks, in order
+ * @user_data: data for @func
+ * @error: (nullable): optional return location for an error
+ *
+ * Reports run-length ranges of the chunk map, reading it in %AS_CHUNK_TASK_MAP_READ_SIZE
+ * blocks, e.g. for a status query. Chunks in flight count as missing.
+ *
+ * Returns: %TRUE on success
+ **/
+gboolean
+as_chunk_task_foreach_range(
+	AsChunkTask *self, gboolean done, AsChunkRangeFunc func, gpointer user_data, GError **error)
+{
+	AsChunkTaskForeachHelper helper = {done, func, user_data};
+	AsChunkTaskState state;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	g_return_val_if_fail(func != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	g_mutex_lock(&self->mutex);
+	state = self->state;
+	g_mutex_unlock(&self->mutex);
+	if (state == AS_CHUNK_TASK_STATE_DISCARDED) {
+		g_set_error(error, AS_ERROR, AS_ERROR_NOT_FOUND,
+			    "task %s was discarded after a failed verification", self->id);
+		return FALSE;
+	}
+	if (state == AS_CHUNK_TASK_STATE_COMPLETED) {
+		if (done)
+			func(0, self->total_chunks - 1, user_data);
+		return TRUE;
+	}
+
+	/* without the lock: @func may call back into the task, and pread() on the fd, which
+	 * lives as long as @self, is safe next to concurrent updates */
+	return as_chunk_task_scan_map(self, as_chunk_task_foreach_run_cb, &helper, error);
+}
+
+typedef struct {
+	gchar *expected_sha256; /* nullable */
+	gboolean overwrite;
+} AsChunkTaskCompleteData;
+
+static void
+as_chunk_task_complete_data_free(AsChunkTaskCompleteData *data)
+{
+	g_free(data->expected_sha256);
+	g_free(data);
+}
+
+typedef struct {
+	gchar *rel_path;
+	gchar *sha256;
+} AsChunkTaskCompleteResult;
+
+static void
+as_chunk_task_complete_result_free(AsChunkTaskCompleteResult *result)
+{
+	g_free(result->rel_path);
+	g_free(result->sha256);
+	g_free(result);
+}
+
+static void
+as_chunk_task_return_result(GTask *task, const gchar *rel_path, const gchar *sha256)
+{
+	AsChunkTaskCompleteResult *result = g_new0(AsChunkTaskCompleteResult, 1);
+	result->rel_path = g_strdup(rel_path);
+	result->sha256 = g_strdup(sha256);
+	g_task_return_pointer(task, result, (GDestroyNotify)as_chunk_task_complete_result_free);
+}
+
+static void
+as_chunk_task_set_state(AsChunkTask *self, AsChunkTaskState state)
+{
+	g_mutex_lock(&self->mutex);
+	self->state = state;
+	g_mutex_unlock(&self->mutex);
+}
+
+static void
+as_chunk_task_write_tombstone(AsChunkTask *self, const gchar *rel_path, const gchar *sha256)
+{
+	g_autofree gchar *done_name =
+		as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_DONE);
+	g_autoptr(GKeyFile) keyfile = g_key_file_new();
+	g_autoptr(GError) error_local = NULL;
+
+	g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_DONE, "task_id", self->id);
+	g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_DONE, "rel_path", rel_path);
+	g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_DONE, "sha256", sha256);
+	g_key_file_set_uint64(keyfile, AS_CHUNK_STORE_GROUP_DONE, "size", self->total_size);
+	g_key_file_set_int64(keyfile, AS_CHUNK_STORE_GROUP_DONE, "completed",
+			     g_get_real_time() / G_USEC_PER_SEC);
+
+	/* the file is published already; only a retried complete would miss the tombstone */
+	if (!as_chunk_store_write_keyfile(self->store, done_name, keyfile, &error_local))
+		g_warning("task %s completed but %s", self->id, error_local->message);
+}
+
+static void
+as_chunk_task_complete_thread(GTask *task,
+			      gpointer source_object,
+			      gpointer task_data,
+			      GCancellable *cancellable)
+{
+	AsChunkTask *self = AS_CHUNK_TASK(source_object);
+	AsChunkTaskCompleteData *data = task_data;
+	AsChunkStore *store = self->store;
+	g_autofree gchar *data_name =
+		as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_DATA);
+	g_autofree gchar *map_name = as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_MAP);
+	g_autofree gchar *meta_name =
+		as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_META);
+	g_autofree gchar *sha256 = NULL;
+	g_autofree gchar *rel_path = NULL;
+	GError *error = NULL;
+
+	sha256 = as_sha256_fd_range(self->data_fd, 0, self->total_size, cancellable, &error);
+	if (sha256 == NULL) {
+		as_chunk_task_set_state(self, AS_CHUNK_TASK_STATE_RECEIVING);
+		g_prefix_error(&error, "failed to verify task %s: ", self->id);
+		g_task_return_error(task, error);
+		return;
+	}
+
+	/* without per-chunk hashes there is no telling which chunk is wrong, so keeping any of
+	 * them would only make a resume converge on the same bad file: start over */
+	if (data->expected_sha256 != NULL && !as_sha256_hex_equal(data->expected_sha256, sha256)) {
+		g_mutex_lock(&self->mutex);
+		self->state = AS_CHUNK_TASK_STATE_DISCARDED;
+		g_hash_table_remove_all(self->in_flight);
+		g_mutex_unlock(&self->mutex);
+		as_chunk_store_remove_task_files(store, self->id);
+		as_chunk_store_unregister_task(store, self->id, self);
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_HASH_MISMATCH,
+					"SHA-256 mismatch: expected %s, got %s",
+					data->expected_sha256, sha256);
+		return;
+	}
+
+	/* the name must never point at data that a crash can still lose */
+	while (fdatasync(self->data_fd) < 0) {
+		if (errno == EINTR)
+			continue;
+		as_chunk_task_set_state(self, AS_CHUNK_TASK_STATE_RECEIVING);
+		as_chunk_store_set_error_errno(&error, errno, "failed to sync task %s", self->id);
+		g_task_return_error(task, error);
+		return;
+	}
+	rel_path = as_publish_file(store->staging_fd, data_name, store->root_fd, self->rel_path,
+				   data->overwrite, &error);
+	if (rel_path == NULL) {
+		as_chunk_task_set_state(self, AS_CHUNK_TASK_STATE_RECEIVING);
+		g_prefix_error(&error, "failed to publish task %s: ", self->id);
+		g_task_return_error(task, error);
+		return;
+	}
+
+	/* tombstone before removing .meta, so there is always a record of the task */
+	as_chunk_task_write_tombstone(self, rel_path, sha256);
+	as_chunk_store_unlink(store, map_name);
+	as_chunk_store_unlink(store, meta_name);
+
+	g_mutex_lock(&self->mutex);
+	self->state = AS_CHUNK_TASK_STATE_COMPLETED;
+	self->done_count = self->total_chunks;
+	self->bytes_done = self->total_size;
+	g_free(self->published_rel_path);
+	self->published_rel_path = g_strdup(rel_path);
+	g_free(self->sha256);
+	self->sha256 = g_strdup(sha256);
+	g_mutex_unlock(&self->mutex);
+	g_debug("task %s published as %s", self->id, rel_path);
+	as_chunk_task_return_result(task, rel_path, sha256);
+}
+
+/**
+ * as_chunk_task_complete_async:
+ * @self: a #AsChunkTask
+ * @expected_sha256: (nullable): the SHA-256 announced by the client, in either case
+ * @overwrite: whether an existing file at the destination may be replaced
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * In a worker thread: checks that every chunk is present, hashes the data file by
+ * streaming it, and publishes it at the task's relative path (never clobbering unless
+ * @overwrite). On a hash mismatch the task is discarded. Completing a completed task gives
+ * the same answer again.
+ **/
+void
+as_chunk_task_complete_async(AsChunkTask *self,
+			     const gchar *expected_sha256,
+			     gboolean overwrite,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GMutexLocker) locker = NULL;
+	AsChunkTaskCompleteData *data;
+
+	g_return_if_fail(AS_IS_CHUNK_TASK(self));
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, as_chunk_task_complete_async);
+	if (expected_sha256 != NULL && expected_sha256[0] == '\0')
+		expected_sha256 = NULL;
+	if (expected_sha256 != NULL && !as_sha256_hex_is_valid(expected_sha256)) {
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+					"'%s' is not a SHA-256 in hex", expected_sha256);
+		return;
+	}
+
+	locker = g_mutex_locker_new(&self->mutex);
+	switch (self->state) {
+	case AS_CHUNK_TASK_STATE_DISCARDED:
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_NOT_FOUND,
+					"task %s was discarded after a failed verification",
+					self->id);
+		return;
+	case AS_CHUNK_TASK_STATE_COMPLETING:
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_CONFLICT,
+					"task %s is already being completed", self->id);
+		return;
+	case AS_CHUNK_TASK_STATE_COMPLETED:
+		/* a retry whose first reply was lost: the file is published, never touch it */
+		if (expected_sha256 != NULL &&
+		    !as_sha256_hex_equal(expected_sha256, self->sha256)) {
+			g_task_return_new_error(task, AS_ERROR, AS_ERROR_HASH_MISMATCH,
+						"SHA-256 mismatch: expected %s, got %s",
+						expected_sha256, self->sha256);
+			return;
+		}
+		as_chunk_task_return_result(task, self->published_rel_path, self->sha256);
+		return;
+	case AS_CHUNK_TASK_STATE_RECEIVING:
+	default:
+		break;
+	}
+	if (self->done_count < self->total_chunks) {
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_INCOMPLETE,
+					"%u of %u chunks missing",
+					self->total_chunks - self->done_count, self->total_chunks);
+		return;
+	}
+
+	/* every chunk is done, so begin_chunk() only answers "already done" from now on */
+	self->state = AS_CHUNK_TASK_STATE_COMPLETING;
+	data = g_new0(AsChunkTaskCompleteData, 1);
+	data->expected_sha256 = g_strdup(expected_sha256);
+	data->overwrite = overwrite;
+	g_task_set_task_data(task, data, (GDestroyNotify)as_chunk_task_complete_data_free);
+	g_task_run_in_thread(task, as_chunk_task_complete_thread);
+}
+
+/**
+ * as_chunk_task_complete_finish:
+ * @self: a #AsChunkTask
+ * @res: the #GAsyncResult
+ * @sha256_out: (out) (optional) (transfer full): the SHA-256 of the file as lower-case hex
+ * @error: (nullable): optional return location for an error
+ *
+ * Returns: (transfer full): the relative path the file was published to, or %NULL:
+ * %AS_ERROR_INCOMPLETE "N of M chunks missing", %AS_ERROR_HASH_MISMATCH (the task is gone,
+ * the client must start over), %AS_ERROR_CONFLICT while another completion runs
+ **/
+gchar *
+as_chunk_task_complete_finish(AsChunkTask *self,
+			      GAsyncResult *res,
+			      gchar **sha256_out,
+			      GError **error)
+{
+	AsChunkTaskCompleteResult *result;
+	gchar *rel_path;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), NULL);
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	result = g_task_propagate_pointer(G_TASK(res), error);
+	if (result == NULL)
+		return NULL;
+	rel_path = g_steal_pointer(&result->rel_path);
+	if (sha256_out != NULL)
+		*sha256_out = g_steal_pointer(&result->sha256);
+	as_chunk_task_complete_result_free(result);
+	return rel_path;
+}
+
+static void
+as_chunk_task_finalize(GObject *object)
+{
+	AsChunkTask *self = AS_CHUNK_TASK(object);
+
+	as_chunk_store_unregister_task(self->store, self->id, self);
+	if (self->data_fd >= 0)
+		close(self->data_fd);
+	if (self->map_fd >= 0)
+		close(self->map_fd);
+	g_hash_table_unref(self->in_flight);
+	g_mutex_clear(&self->mutex);
+	g_free(self->published_rel_path);
+	g_free(self->sha256);
+	g_free(self->id);
+	g_free(self->rel_path);
+	g_object_unref(self->store);
+	G_OBJECT_CLASS(as_chunk_task_parent_class)->finalize(object);
+}
+
+static void
+as_chunk_task_class_init(AsChunkTaskClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->finalize = as_chunk_task_finalize;
+}
+
+static void
+as_chunk_task_init(AsChunkTask *self)
+{
+	self->data_fd = -1;
+	self->map_fd = -1;
+	self->state = AS_CHUNK_TASK_STATE_RECEIVING;
+	g_mutex_init(&self->mutex);
+	self->in_flight = g_hash_table_new(g_direct_hash, g_direct_equal);
+}
