@@ -855,10 +855,60 @@ as_multipart_perf_func(void)
 	g_test_minimized_result(secs, "%.2f GB/s in 8 KiB feeds", total_size / secs / 1e9);
 }
 
+typedef struct {
+	GString *seen;
+} AsTestHeaders;
+
+static gboolean
+as_test_header_cb(gpointer user_data, const gchar *name, const gchar *value, GError **error)
+{
+	AsTestHeaders *h = user_data;
+	g_string_append_printf(h->seen, "%s=%s;", name, value);
+	return TRUE;
+}
+
+static gboolean
+as_test_header_begin_cb(gpointer user_data,
+			const gchar *name,
+			const gchar *filename,
+			const gchar *content_type,
+			GError **error)
+{
+	AsTestHeaders *h = user_data;
+	g_string_append_printf(h->seen, "begin:%s|", name);
+	return TRUE;
+}
+
+/* every header line reaches part_header before part_begin, e.g. a batch file's X-File-Hash */
+static void
+as_test_part_header(void)
+{
+	const gchar *body = "--b\r\n"
+			    "Content-Disposition: form-data; name=\"a/x.txt\"\r\n"
+			    "X-File-Hash:   ABC123\r\n"
+			    "\r\n"
+			    "hello\r\n"
+			    "--b--\r\n";
+	AsMultipartCallbacks cb = {.part_begin = as_test_header_begin_cb,
+				   .part_header = as_test_header_cb};
+	AsTestHeaders h = {g_string_new(NULL)};
+	g_autoptr(AsMultipartParser) parser = as_multipart_parser_new("b", &cb, &h);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(as_multipart_parser_feed(parser, (const guint8 *)body, strlen(body), &error));
+	g_assert_no_error(error);
+	g_assert_true(as_multipart_parser_finish(parser, &error));
+	g_assert_cmpstr(h.seen->str,
+			==,
+			"Content-Disposition=form-data; name=\"a/x.txt\";X-File-Hash=ABC123;begin:a/x.txt|");
+	g_string_free(h.seen, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/aerosync/multipart/part-header", as_test_part_header);
 	g_test_add_func("/aerosync/multipart/simple", as_multipart_simple_func);
 	g_test_add_func("/aerosync/multipart/multiple", as_multipart_multiple_func);
 	g_test_add_func("/aerosync/multipart/filenames", as_multipart_filenames_func);

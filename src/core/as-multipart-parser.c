@@ -465,6 +465,9 @@ as_multipart_parser_begin_part(AsMultipartParser *self,
 				return as_multipart_parser_set_error(self, error_local, error);
 			g_strchomp(content_type);
 		}
+		if (self->callbacks.part_header != NULL &&
+		    !self->callbacks.part_header(self->user_data, hname, hvalue, &error_local))
+			return as_multipart_parser_callback_failed(self, error_local, error);
 		g_string_truncate(line, 0);
 	}
 

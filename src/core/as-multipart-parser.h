@@ -18,6 +18,8 @@ G_BEGIN_DECLS
  *   header value (or %NULL). All strings are valid UTF-8 and only valid during the call.
  * @part_data: a slice of the current part's body, as large as the fed data allows; never empty
  * @part_end: the current part's body is complete (its closing delimiter was seen)
+ * @part_header: each header line of a part as it is parsed, before @part_begin (e.g. a
+ *   per-file X-File-Hash in a batch); the value has its leading white space removed
  *
  * Each callback may be %NULL. A callback returning %FALSE aborts parsing: its @error is
  * returned from as_multipart_parser_feed() unchanged, and every later call fails.
@@ -30,6 +32,10 @@ typedef struct {
 			       GError **error);
 	gboolean (*part_data)(gpointer user_data, const guint8 *data, gsize len, GError **error);
 	gboolean (*part_end)(gpointer user_data, GError **error);
+	gboolean (*part_header)(gpointer user_data,
+				const gchar *name,
+				const gchar *value,
+				GError **error);
 } AsMultipartCallbacks;
 
 typedef struct _AsMultipartParser AsMultipartParser;
