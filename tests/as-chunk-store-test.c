@@ -999,7 +999,12 @@ as_chunk_store_temp_cleanup_func(TestFixture *fx, gconstpointer user_data)
 	g_assert_true(g_str_has_prefix(temp1, "upload-"));
 	g_assert_true(g_str_has_suffix(temp1, ".part"));
 	g_assert_cmpint(fstat(fd1, &st), ==, 0);
-	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	/* a published file gets the mode of any new file: 0666 less the umask */
+	{
+		mode_t mask = umask(0);
+		umask(mask);
+		g_assert_cmpint(st.st_mode & 0777, ==, 0666 & ~mask);
+	}
 	g_assert_cmpint(write(fd1, "abc", 3), ==, 3);
 	fd2 = as_chunk_store_create_temp(fx->store, &temp2, &error);
 	g_assert_no_error(error);

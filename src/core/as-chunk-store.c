@@ -20,7 +20,9 @@
 /* modes of what we create: the receive dir is shared, staging is private */
 #define AS_CHUNK_STORE_RECEIVE_DIR_MODE 0755
 #define AS_CHUNK_STORE_STAGING_DIR_MODE 0700
-#define AS_CHUNK_STORE_FILE_MODE	0600
+/* the umask applies; staged files are private anyway because the staging dir is 0700,
+ * and a published file must end up with the mode any new file of the user gets */
+#define AS_CHUNK_STORE_FILE_MODE	0666
 
 /* largest .meta or .done key file we agree to read */
 #define AS_CHUNK_STORE_KEYFILE_MAX (64 * 1024)
