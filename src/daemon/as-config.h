@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define AS_CONFIG_GROUP		   "daemon"
+#define AS_CONFIG_DEFAULT_MAX_SIZE (100ull * 1024 * 1024 * 1024) /* 100 GiB, as 0.x */
+#define AS_CONFIG_STAGING_MAX_AGE_S (7 * 24 * 3600)
+
+typedef enum {
+	AS_CONFIG_BUS_SESSION,
+	AS_CONFIG_BUS_NONE,
+} AsConfigBus;
+
+/* everything aerosyncd can be told; file keys are the long option names in [daemon] */
+typedef struct {
+	gchar *config_path;    /* the file read, or NULL */
+	gchar *bind;	       /* "0.0.0.0", "::", "127.0.0.1" */
+	gint port;	       /* 0 = ephemeral */
+	gchar *save_to;	       /* absolute */
+	guint64 max_size;      /* bytes per file */
+	gboolean overwrite;    /* else rename on collision: name_1.ext */
+	gboolean auth;	       /* FALSE with --no-auth */
+	gchar *auth_token_file;	   /* one extra accepted token, read from a file */
+	gchar *legacy_secret_file; /* 0.x signed tokens accepted when set */
+	gchar *token_backend;	   /* "auto" | "file" | "secret-service" */
+	gchar *audit_log;	   /* JSONL path or NULL */
+	gchar *history_log;	   /* JSONL path */
+	gboolean one_shot;
+	gboolean verbose;
+	AsConfigBus bus;
+	gint ready_fd; /* writes "port=N\n" when listening; -1 = none */
+	gchar *config_dir;
+	gchar *state_dir;
+} AsConfig;
+
+AsConfig *
+as_config_new(void);
+void
+as_config_free(AsConfig *self);
+gboolean
+as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error);
+gboolean
+as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GError **error);
+gboolean
+as_config_finalize(AsConfig *self, GError **error);
+gboolean
+as_config_parse_size(const gchar *text, guint64 *bytes, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsConfig, as_config_free)
+
+G_END_DECLS

@@ -1,0 +1,661 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "AsEngine"
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "as-audit.h"
+#include "as-disk-usage.h"
+#include "as-engine.h"
+#include "as-error.h"
+#include "as-history.h"
+
+struct _AsEngine {
+	GObject parent_instance;
+	AsConfig *config;		/* not owned: outlives the engine */
+	AsChunkStore *chunk_store;	/* owned */
+	AsTokenStore *token_store;	/* owned */
+	AsMetrics *metrics;		/* owned */
+	AsJsonlLog *history;		/* owned */
+	AsJsonlLog *audit;		/* owned, path may be NULL */
+	GHashTable *transfers;		/* (element-type utf8 AsTransfer) owned */
+	GHashTable *progress_stamp_us;	/* AsTransfer* -> gint64 of the last progress notify */
+	GStrv protocols;
+	guint16 http_port;
+	guint64 received_files;
+};
+
+G_DEFINE_TYPE(AsEngine, as_engine, G_TYPE_OBJECT)
+
+enum { SIGNAL_TRANSFER_ADDED, SIGNAL_TRANSFER_REMOVED, SIGNAL_TRANSFER_FINISHED, SIGNAL_EVENT, SIGNAL_LAST };
+enum { PROP_0, PROP_ACTIVE_TRANSFERS, PROP_RECEIVED_FILES, PROP_HTTP_PORT, PROP_LAST };
+
+static guint signals[SIGNAL_LAST];
+static GParamSpec *props[PROP_LAST];
+
+static void
+as_engine_emit_event(AsEngine *self, JsonObject *event)
+{
+	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+	g_autofree gchar *text = NULL;
+
+	json_node_set_object(node, event);
+	text = json_to_string(node, FALSE);
+	g_signal_emit(self, signals[SIGNAL_EVENT], 0, json_object_get_string_member(event, "event"), text);
+}
+
+static void
+as_engine_audit(AsEngine *self, JsonObject *entry)
+{
+	g_autoptr(GError) error_local = NULL;
+	if (!as_jsonl_log_append(self->audit, entry, &error_local))
+		g_warning("cannot write the audit log: %s", error_local->message);
+}
+
+static void
+as_engine_write_history(AsEngine *self, AsTransfer *transfer, gboolean success, guint64 size)
+{
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gint64 duration_us = g_get_monotonic_time() - as_transfer_get_started_mono(transfer);
+	AsHistoryRecord rec = {
+	    .id = as_transfer_get_id(transfer),
+	    .filename = as_transfer_get_filename(transfer),
+	    .saved_path = as_transfer_get_saved_path(transfer),
+	    .size = size,
+	    .sha256 = as_transfer_get_sha256(transfer),
+	    .remote_ip = as_transfer_get_peer(transfer),
+	    .protocol = as_transfer_get_protocol(transfer),
+	    .direction = as_transfer_get_direction(transfer),
+	    .completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
+	    .duration_ms = (guint64)MAX(duration_us, 0) / 1000,
+	    .success = success,
+	    .error = success ? NULL : as_transfer_get_error(transfer),
+	};
+	obj = as_history_record_to_json(&rec);
+	if (!as_jsonl_log_append(self->history, obj, &error_local))
+		g_warning("cannot write the history: %s", error_local->message);
+}
+
+static void
+as_engine_notify_counts(AsEngine *self)
+{
+	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_ACTIVE_TRANSFERS]);
+}
+
+static gboolean
+as_engine_linger_done_cb(gpointer user_data)
+{
+	g_autoptr(AsTransfer) transfer = AS_TRANSFER(user_data);
+	AsEngine *self = g_object_get_data(G_OBJECT(transfer), "as-engine");
+
+	/* a newer transfer with the same id (a re-sent task) may have replaced it */
+	if (self != NULL &&
+	    g_hash_table_lookup(self->transfers, as_transfer_get_id(transfer)) == transfer) {
+		g_hash_table_steal(self->transfers, as_transfer_get_id(transfer));
+		g_signal_emit(self, signals[SIGNAL_TRANSFER_REMOVED], 0, transfer);
+		g_object_unref(transfer);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void
+as_engine_finish(AsEngine *self, AsTransfer *transfer)
+{
+	g_hash_table_remove(self->progress_stamp_us, transfer);
+	g_signal_emit(self, signals[SIGNAL_TRANSFER_FINISHED], 0, transfer);
+	as_engine_notify_counts(self);
+	g_timeout_add_seconds_full(G_PRIORITY_LOW,
+				   AS_ENGINE_FINISHED_LINGER_S,
+				   as_engine_linger_done_cb,
+				   g_object_ref(transfer),
+				   NULL);
+}
+
+AsTransfer *
+as_engine_receive_begin(AsEngine *self,
+			const gchar *id,
+			const gchar *protocol,
+			const gchar *filename,
+			const gchar *peer,
+			guint64 bytes_total)
+{
+	g_autofree gchar *id_random = NULL;
+	g_autoptr(JsonObject) event = json_object_new();
+	AsTransfer *old;
+	AsTransfer *transfer;
+
+	g_return_val_if_fail(AS_IS_ENGINE(self), NULL);
+
+	if (id == NULL) {
+		id_random = g_uuid_string_random();
+		id = id_random;
+	}
+	/* a previous object with this id may still linger after it finished */
+	old = g_hash_table_lookup(self->transfers, id);
+	if (old != NULL) {
+		g_hash_table_steal(self->transfers, id);
+		g_signal_emit(self, signals[SIGNAL_TRANSFER_REMOVED], 0, old);
+		g_object_unref(old);
+	}
+	transfer = as_transfer_new(id, "receive", protocol, filename, peer, bytes_total);
+	g_object_set_data(G_OBJECT(transfer), "as-engine", self);
+	g_hash_table_insert(self->transfers, g_strdup(id), transfer);
+	g_signal_emit(self, signals[SIGNAL_TRANSFER_ADDED], 0, transfer);
+	as_engine_notify_counts(self);
+
+	json_object_set_string_member(event, "event", "transfer_started");
+	json_object_set_string_member(event, "id", id);
+	json_object_set_string_member(event, "filename", filename);
+	json_object_set_int_member(event, "size", (gint64)bytes_total);
+	json_object_set_string_member(event, "sender_ip", peer);
+	json_object_set_string_member(event, "protocol", protocol);
+	as_engine_emit_event(self, event);
+	return transfer;
+}
+
+void
+as_engine_receive_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 last = GPOINTER_TO_SIZE(g_hash_table_lookup(self->progress_stamp_us, transfer));
+	g_autoptr(JsonObject) event = NULL;
+
+	if (now - last < AS_ENGINE_PROGRESS_INTERVAL_US && bytes_done < as_transfer_get_bytes_total(transfer))
+		return;
+	g_hash_table_insert(self->progress_stamp_us, transfer, GSIZE_TO_POINTER(now));
+	as_transfer_set_bytes_done(transfer, bytes_done);
+
+	event = json_object_new();
+	json_object_set_string_member(event, "event", "progress");
+	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
+	json_object_set_string_member(event, "filename", as_transfer_get_filename(transfer));
+	json_object_set_int_member(event, "bytes", (gint64)bytes_done);
+	json_object_set_int_member(event, "total", (gint64)as_transfer_get_bytes_total(transfer));
+	as_engine_emit_event(self, event);
+}
+
+void
+as_engine_receive_completed(AsEngine *self,
+			    AsTransfer *transfer,
+			    const gchar *saved_rel_path,
+			    const gchar *sha256,
+			    guint64 size)
+{
+	g_autofree gchar *saved_path = NULL;
+	g_autoptr(JsonObject) event = json_object_new();
+	g_autoptr(JsonObject) audit = NULL;
+
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
+		return;
+
+	saved_path = g_build_filename(self->config->save_to, saved_rel_path, NULL);
+	as_transfer_set_bytes_done(transfer, size);
+	as_transfer_set_bytes_total(transfer, size);
+	as_transfer_set_sha256(transfer, sha256);
+	as_transfer_set_saved_path(transfer, saved_path);
+	as_transfer_set_state(transfer, AS_TRANSFER_STATE_COMPLETED);
+	self->received_files++;
+	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_RECEIVED_FILES]);
+	as_metrics_file_received(self->metrics, size);
+
+	as_engine_write_history(self, transfer, TRUE, size);
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_COMPLETED,
+				   "receive",
+				   as_transfer_get_protocol(transfer),
+				   saved_rel_path,
+				   size,
+				   sha256,
+				   as_transfer_get_peer(transfer),
+				   NULL);
+	as_engine_audit(self, audit);
+
+	json_object_set_string_member(event, "event", "completed");
+	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
+	json_object_set_string_member(event, "filename", saved_rel_path);
+	json_object_set_int_member(event, "size", (gint64)size);
+	json_object_set_string_member(event, "sha256", sha256);
+	json_object_set_string_member(event, "saved_path", saved_path);
+	as_engine_emit_event(self, event);
+	g_info("received %s (%" G_GUINT64_FORMAT " bytes) sha256=%s from %s",
+	       saved_rel_path,
+	       size,
+	       sha256,
+	       as_transfer_get_peer(transfer));
+	as_engine_finish(self, transfer);
+}
+
+void
+as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason)
+{
+	g_autoptr(JsonObject) event = json_object_new();
+	g_autoptr(JsonObject) audit = NULL;
+
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
+		return;
+
+	as_transfer_set_error(transfer, reason);
+	as_transfer_set_state(transfer, AS_TRANSFER_STATE_FAILED);
+	as_metrics_upload_error(self->metrics);
+	as_engine_write_history(self, transfer, FALSE, as_transfer_get_bytes_done(transfer));
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
+				   "receive",
+				   as_transfer_get_protocol(transfer),
+				   as_transfer_get_filename(transfer),
+				   as_transfer_get_bytes_done(transfer),
+				   NULL,
+				   as_transfer_get_peer(transfer),
+				   reason);
+	as_engine_audit(self, audit);
+
+	json_object_set_string_member(event, "event", "failed");
+	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
+	json_object_set_string_member(event, "filename", as_transfer_get_filename(transfer));
+	json_object_set_string_member(event, "reason", reason);
+	as_engine_emit_event(self, event);
+	g_message("receiving %s from %s failed: %s",
+		  as_transfer_get_filename(transfer),
+		  as_transfer_get_peer(transfer),
+		  reason);
+	as_engine_finish(self, transfer);
+}
+
+/* a request refused before any transfer existed (bad name, too large, bad hash format) */
+void
+as_engine_record_failure(AsEngine *self,
+			 const gchar *protocol,
+			 const gchar *filename,
+			 const gchar *peer,
+			 const gchar *reason)
+{
+	g_autoptr(JsonObject) audit = NULL;
+	g_autoptr(JsonObject) event = json_object_new();
+
+	as_metrics_upload_error(self->metrics);
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
+				   "receive",
+				   protocol,
+				   filename,
+				   0,
+				   NULL,
+				   peer,
+				   reason);
+	as_engine_audit(self, audit);
+	json_object_set_string_member(event, "event", "failed");
+	json_object_set_string_member(event, "filename", filename != NULL ? filename : "");
+	json_object_set_string_member(event, "reason", reason);
+	as_engine_emit_event(self, event);
+}
+
+gboolean
+as_engine_check_token(AsEngine *self,
+		      const gchar *token,
+		      const gchar *peer,
+		      const gchar *protocol,
+		      GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(JsonObject) audit = NULL;
+
+	if (!self->config->auth)
+		return TRUE;
+	if (as_token_store_check(self->token_store,
+				 token,
+				 g_get_real_time() / G_USEC_PER_SEC,
+				 &error_local))
+		return TRUE;
+
+	as_metrics_auth_failure(self->metrics);
+	audit = as_audit_entry_new(AS_AUDIT_AUTH_FAILED,
+				   "receive",
+				   protocol,
+				   NULL,
+				   0,
+				   NULL,
+				   peer,
+				   error_local->message);
+	as_engine_audit(self, audit);
+	g_message("refused %s request from %s: %s", protocol, peer, error_local->message);
+	g_propagate_error(error, g_steal_pointer(&error_local));
+	return FALSE;
+}
+
+AsTransfer *
+as_engine_lookup_transfer(AsEngine *self, const gchar *id)
+{
+	return g_hash_table_lookup(self->transfers, id);
+}
+
+GPtrArray *
+as_engine_get_transfers(AsEngine *self)
+{
+	GPtrArray *array = g_ptr_array_new_with_free_func(g_object_unref);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->transfers);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_ptr_array_add(array, g_object_ref(value));
+	return array;
+}
+
+guint
+as_engine_get_active_transfers(AsEngine *self)
+{
+	GHashTableIter iter;
+	gpointer value;
+	guint count = 0;
+
+	g_hash_table_iter_init(&iter, self->transfers);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		if (!as_transfer_state_is_final(as_transfer_get_state(AS_TRANSFER(value))))
+			count++;
+	}
+	return count;
+}
+
+guint64
+as_engine_get_received_files(AsEngine *self)
+{
+	return self->received_files;
+}
+
+void
+as_engine_set_protocols(AsEngine *self, const gchar *const *protocols)
+{
+	g_strfreev(self->protocols);
+	self->protocols = g_strdupv((gchar **)protocols);
+}
+
+const gchar *const *
+as_engine_get_protocols(AsEngine *self)
+{
+	return (const gchar *const *)self->protocols;
+}
+
+void
+as_engine_set_http_port(AsEngine *self, guint16 port)
+{
+	self->http_port = port;
+	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_HTTP_PORT]);
+}
+
+guint16
+as_engine_get_http_port(AsEngine *self)
+{
+	return self->http_port;
+}
+
+/* the /health shape of 0.x, with real figures */
+JsonObject *
+as_engine_get_health(AsEngine *self)
+{
+	JsonObject *obj = json_object_new();
+	g_autoptr(JsonArray) protocols = json_array_new();
+	guint64 free_bytes = 0;
+	guint64 total_bytes = 0;
+	g_autoptr(GError) error_local = NULL;
+
+	if (!as_disk_usage_get(self->config->save_to, &free_bytes, &total_bytes, &error_local))
+		g_debug("disk usage: %s", error_local->message);
+	for (guint i = 0; self->protocols != NULL && self->protocols[i] != NULL; i++)
+		json_array_add_string_element(protocols, self->protocols[i]);
+
+	json_object_set_string_member(obj, "status", "ok");
+	json_object_set_int_member(obj, "received_files", (gint64)self->received_files);
+	json_object_set_int_member(obj, "free_bytes", (gint64)free_bytes);
+	json_object_set_int_member(obj, "total_bytes", (gint64)total_bytes);
+	json_object_set_int_member(obj, "active_transfers", as_engine_get_active_transfers(self));
+	json_object_set_int_member(obj, "queue_depth", 0);
+	json_object_set_array_member(obj, "protocols", g_steal_pointer(&protocols));
+	json_object_set_string_member(obj, "version", PACKAGE_VERSION);
+	json_object_set_boolean_member(obj, "auth_required", self->config->auth);
+	return obj;
+}
+
+static gboolean
+as_engine_history_received_ok_cb(JsonObject *obj, gpointer user_data)
+{
+	return g_strcmp0(json_object_get_string_member_with_default(obj, "direction", ""),
+			 "receive") == 0 &&
+	       json_object_get_boolean_member_with_default(obj, "success", FALSE);
+}
+
+/* the /status shape of 0.x, but bounded: the newest files from the history */
+JsonObject *
+as_engine_get_status(AsEngine *self)
+{
+	JsonObject *obj = json_object_new();
+	g_autoptr(JsonArray) files = json_array_new();
+	g_autoptr(GPtrArray) recent = NULL;
+	g_autoptr(GError) error_local = NULL;
+	guint64 total_size = 0;
+
+	recent = as_jsonl_log_read_tail(self->history,
+					AS_ENGINE_STATUS_MAX_FILES,
+					as_engine_history_received_ok_cb,
+					NULL,
+					&error_local);
+	if (recent == NULL) {
+		g_debug("history: %s", error_local->message);
+		recent = g_ptr_array_new();
+	}
+	for (guint i = 0; i < recent->len; i++) {
+		JsonObject *h = g_ptr_array_index(recent, i);
+		JsonObject *f = json_object_new();
+		gint64 size = json_object_get_int_member_with_default(h, "size", 0);
+		JsonNode *sha = json_object_get_member(h, "sha256");
+
+		json_object_set_string_member(f, "id", json_object_get_string_member_with_default(h, "id", ""));
+		json_object_set_string_member(
+		    f,
+		    "name",
+		    json_object_get_string_member_with_default(h, "filename", ""));
+		json_object_set_int_member(f, "size", size);
+		if (sha != NULL)
+			json_object_set_member(f, "sha256", json_node_copy(sha));
+		else
+			json_object_set_null_member(f, "sha256");
+		json_object_set_int_member(f,
+					   "received_at",
+					   json_object_get_int_member_with_default(h, "completed_at", 0));
+		json_array_add_object_element(files, f);
+		total_size += (guint64)size;
+	}
+	json_object_set_string_member(obj, "status", "running");
+	json_object_set_int_member(obj, "total_files", (gint64)self->received_files);
+	json_object_set_int_member(obj, "total_size", (gint64)total_size);
+	json_object_set_int_member(obj, "active_transfers", as_engine_get_active_transfers(self));
+	json_object_set_array_member(obj, "files", g_steal_pointer(&files));
+	return obj;
+}
+
+AsConfig *
+as_engine_get_config(AsEngine *self)
+{
+	return self->config;
+}
+AsChunkStore *
+as_engine_get_chunk_store(AsEngine *self)
+{
+	return self->chunk_store;
+}
+AsTokenStore *
+as_engine_get_token_store(AsEngine *self)
+{
+	return self->token_store;
+}
+AsMetrics *
+as_engine_get_metrics(AsEngine *self)
+{
+	return self->metrics;
+}
+AsJsonlLog *
+as_engine_get_history(AsEngine *self)
+{
+	return self->history;
+}
+
+static gboolean
+as_engine_load_secret_file(const gchar *path, gchar **value, GError **error)
+{
+	g_autofree gchar *contents = NULL;
+	GStatBuf st;
+
+	if (g_stat(path, &st) == 0 && (st.st_mode & 0077) != 0)
+		g_warning("%s is readable by other users; chmod 600 it", path);
+	if (!g_file_get_contents(path, &contents, NULL, error)) {
+		g_prefix_error(error, "cannot read %s: ", path);
+		return FALSE;
+	}
+	g_strstrip(contents);
+	if (*contents == '\0') {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "%s is empty", path);
+		return FALSE;
+	}
+	*value = g_steal_pointer(&contents);
+	return TRUE;
+}
+
+AsEngine *
+as_engine_new(AsConfig *config, GError **error)
+{
+	g_autoptr(AsEngine) self = g_object_new(AS_TYPE_ENGINE, NULL);
+	const gchar *protocols[] = {"http", NULL};
+
+	self->config = config;
+	self->chunk_store = as_chunk_store_new(config->save_to, config->max_size, error);
+	if (self->chunk_store == NULL) {
+		g_prefix_error(error, "cannot use the receive directory %s: ", config->save_to);
+		return NULL;
+	}
+	self->token_store =
+	    as_token_store_new_auto(config->config_dir, config->token_backend, error);
+	if (self->token_store == NULL) {
+		g_prefix_error(error, "cannot open the token store: ");
+		return NULL;
+	}
+	if (config->auth_token_file != NULL) {
+		g_autofree gchar *token = NULL;
+		if (!as_engine_load_secret_file(config->auth_token_file, &token, error))
+			return NULL;
+		as_token_store_add_static_token(self->token_store, token);
+	}
+	if (config->legacy_secret_file != NULL) {
+		g_autofree gchar *secret = NULL;
+		if (!as_engine_load_secret_file(config->legacy_secret_file, &secret, error))
+			return NULL;
+		as_token_store_set_legacy_secret(self->token_store, secret);
+	}
+	self->history = as_jsonl_log_new(config->history_log);
+	self->audit = as_jsonl_log_new(config->audit_log);
+	as_engine_set_protocols(self, protocols);
+	return g_steal_pointer(&self);
+}
+
+static void
+as_engine_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+	AsEngine *self = AS_ENGINE(object);
+	switch (prop_id) {
+	case PROP_ACTIVE_TRANSFERS:
+		g_value_set_uint(value, as_engine_get_active_transfers(self));
+		break;
+	case PROP_RECEIVED_FILES:
+		g_value_set_uint64(value, self->received_files);
+		break;
+	case PROP_HTTP_PORT:
+		g_value_set_uint(value, self->http_port);
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+		break;
+	}
+}
+
+static void
+as_engine_finalize(GObject *object)
+{
+	AsEngine *self = AS_ENGINE(object);
+	g_hash_table_unref(self->transfers);
+	g_hash_table_unref(self->progress_stamp_us);
+	g_clear_object(&self->chunk_store);
+	g_clear_object(&self->token_store);
+	g_clear_object(&self->metrics);
+	g_clear_object(&self->history);
+	g_clear_object(&self->audit);
+	g_strfreev(self->protocols);
+	G_OBJECT_CLASS(as_engine_parent_class)->finalize(object);
+}
+
+static void
+as_engine_class_init(AsEngineClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	GParamFlags flags = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+
+	object_class->get_property = as_engine_get_property;
+	object_class->finalize = as_engine_finalize;
+
+	props[PROP_ACTIVE_TRANSFERS] =
+	    g_param_spec_uint("active-transfers", NULL, NULL, 0, G_MAXUINT, 0, flags);
+	props[PROP_RECEIVED_FILES] =
+	    g_param_spec_uint64("received-files", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+	props[PROP_HTTP_PORT] = g_param_spec_uint("http-port", NULL, NULL, 0, G_MAXUINT16, 0, flags);
+	g_object_class_install_properties(object_class, PROP_LAST, props);
+
+	signals[SIGNAL_TRANSFER_ADDED] = g_signal_new("transfer-added",
+						      G_TYPE_FROM_CLASS(klass),
+						      G_SIGNAL_RUN_LAST,
+						      0,
+						      NULL,
+						      NULL,
+						      NULL,
+						      G_TYPE_NONE,
+						      1,
+						      AS_TYPE_TRANSFER);
+	signals[SIGNAL_TRANSFER_REMOVED] = g_signal_new("transfer-removed",
+							G_TYPE_FROM_CLASS(klass),
+							G_SIGNAL_RUN_LAST,
+							0,
+							NULL,
+							NULL,
+							NULL,
+							G_TYPE_NONE,
+							1,
+							AS_TYPE_TRANSFER);
+	signals[SIGNAL_TRANSFER_FINISHED] = g_signal_new("transfer-finished",
+							 G_TYPE_FROM_CLASS(klass),
+							 G_SIGNAL_RUN_LAST,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL,
+							 G_TYPE_NONE,
+							 1,
+							 AS_TYPE_TRANSFER);
+	/* (name, JSON text) for WebSocket subscribers */
+	signals[SIGNAL_EVENT] = g_signal_new("event",
+					     G_TYPE_FROM_CLASS(klass),
+					     G_SIGNAL_RUN_LAST,
+					     0,
+					     NULL,
+					     NULL,
+					     NULL,
+					     G_TYPE_NONE,
+					     2,
+					     G_TYPE_STRING,
+					     G_TYPE_STRING);
+}
+
+static void
+as_engine_init(AsEngine *self)
+{
+	self->transfers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->progress_stamp_us = g_hash_table_new(g_direct_hash, g_direct_equal);
+	self->metrics = as_metrics_new();
+}

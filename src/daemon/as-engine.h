@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "as-chunk-store.h"
+#include "as-config.h"
+#include "as-jsonl-log.h"
+#include "as-metrics.h"
+#include "as-token-store.h"
+#include "as-transfer.h"
+
+G_BEGIN_DECLS
+
+#define AS_TYPE_ENGINE (as_engine_get_type())
+G_DECLARE_FINAL_TYPE(AsEngine, as_engine, AS, ENGINE, GObject)
+
+/* finished transfers stay visible on the bus for a while so clients can read the outcome */
+#define AS_ENGINE_FINISHED_LINGER_S 30
+/* D-Bus PropertiesChanged and WebSocket progress at most this often per transfer */
+#define AS_ENGINE_PROGRESS_INTERVAL_US (100 * G_TIME_SPAN_MILLISECOND)
+/* /status lists at most this many recent files */
+#define AS_ENGINE_STATUS_MAX_FILES 100
+
+AsEngine *
+as_engine_new(AsConfig *config, GError **error);
+AsConfig *
+as_engine_get_config(AsEngine *self);
+AsChunkStore *
+as_engine_get_chunk_store(AsEngine *self);
+AsTokenStore *
+as_engine_get_token_store(AsEngine *self);
+AsMetrics *
+as_engine_get_metrics(AsEngine *self);
+AsJsonlLog *
+as_engine_get_history(AsEngine *self);
+void
+as_engine_set_protocols(AsEngine *self, const gchar *const *protocols);
+const gchar *const *
+as_engine_get_protocols(AsEngine *self);
+void
+as_engine_set_http_port(AsEngine *self, guint16 port);
+guint16
+as_engine_get_http_port(AsEngine *self);
+guint
+as_engine_get_active_transfers(AsEngine *self);
+guint64
+as_engine_get_received_files(AsEngine *self);
+
+gboolean
+as_engine_check_token(AsEngine *self,
+		      const gchar *token,
+		      const gchar *peer,
+		      const gchar *protocol,
+		      GError **error);
+
+AsTransfer *
+as_engine_lookup_transfer(AsEngine *self, const gchar *id);
+GPtrArray *
+as_engine_get_transfers(AsEngine *self);
+AsTransfer *
+as_engine_receive_begin(AsEngine *self,
+			const gchar *id,
+			const gchar *protocol,
+			const gchar *filename,
+			const gchar *peer,
+			guint64 bytes_total);
+void
+as_engine_receive_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done);
+void
+as_engine_receive_completed(AsEngine *self,
+			    AsTransfer *transfer,
+			    const gchar *saved_rel_path,
+			    const gchar *sha256,
+			    guint64 size);
+void
+as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason);
+void
+as_engine_record_failure(AsEngine *self,
+			 const gchar *protocol,
+			 const gchar *filename,
+			 const gchar *peer,
+			 const gchar *reason);
+
+JsonObject *
+as_engine_get_health(AsEngine *self);
+JsonObject *
+as_engine_get_status(AsEngine *self);
+
+G_END_DECLS

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "AsHttpPump"
+
+#include "config.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "as-error.h"
+#include "as-http-pump.h"
+#include "as-sha256.h"
+
+/*
+ * libsoup reads request bodies 8 KiB at a time on the main thread, copying each piece
+ * into a GBytes and emitting a signal for it. For large raw bodies we take the
+ * connection over once the headers are in and move the body with 1 MiB reads on a worker
+ * thread that hashes and writes as it goes: one pass, one copy, the main loop stays free.
+ * The reply is written by hand with "Connection: close".
+ */
+
+struct _AsHttpPump {
+	GIOStream *stream; /* owned, stolen from libsoup */
+	GSocket *socket;   /* owned */
+	int fd;		   /* owned dup */
+	guint64 offset;
+	guint64 length;
+	gboolean hash;
+	gboolean expect_continue;
+	gchar *peer;
+	guint64 bytes_done; /* atomic: written by the worker, read by the progress timer */
+	guint progress_id;
+	AsHttpPumpProgressFunc progress_func;
+	AsHttpPumpDoneFunc done_func;
+	gpointer user_data;
+	gchar *reply; /* owned, being written */
+};
+
+/* how often the main loop looks at a pump's progress */
+#define AS_HTTP_PUMP_PROGRESS_MS 100
+
+static guint as_http_pump_active = 0;
+
+static void
+as_http_pump_free(AsHttpPump *self)
+{
+	g_clear_handle_id(&self->progress_id, g_source_remove);
+	if (self->fd >= 0)
+		close(self->fd);
+	g_clear_object(&self->stream);
+	g_clear_object(&self->socket);
+	g_free(self->peer);
+	g_free(self->reply);
+	g_free(self);
+	as_http_pump_active--;
+}
+
+guint
+as_http_pump_get_active(void)
+{
+	return as_http_pump_active;
+}
+
+const gchar *
+as_http_pump_get_peer(AsHttpPump *self)
+{
+	return self->peer;
+}
+
+static gboolean
+as_http_pump_pwrite_all(int fd, const guint8 *buf, gsize len, guint64 offset, GError **error)
+{
+	while (len > 0) {
+		gssize n = pwrite(fd, buf, len, (off_t)offset);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOSPC || errno == EDQUOT) {
+				g_set_error_literal(error,
+						    AS_ERROR,
+						    AS_ERROR_NO_SPACE,
+						    "no space left on the receiving disk");
+			} else {
+				g_set_error(error, AS_ERROR, AS_ERROR_IO, "write failed: %s", g_strerror(errno));
+			}
+			return FALSE;
+		}
+		buf += n;
+		len -= (gsize)n;
+		offset += (guint64)n;
+	}
+	return TRUE;
+}
+
+/* fills @buf with exactly @want bytes unless the peer stops */
+static gssize
+as_http_pump_read_full(GInputStream *in, guint8 *buf, gsize want, GError **error)
+{
+	gsize got = 0;
+	while (got < want) {
+		gssize n = g_input_stream_read(in, buf + got, want - got, NULL, error);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (gsize)n;
+	}
+	return (gssize)got;
+}
+
+static void
+as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	AsHttpPump *self = task_data;
+	GInputStream *in = g_io_stream_get_input_stream(self->stream);
+	GOutputStream *out = g_io_stream_get_output_stream(self->stream);
+	g_autofree guint8 *buf = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
+	g_autoptr(AsSha256) sha = self->hash ? as_sha256_new() : NULL;
+	g_autoptr(GError) error = NULL;
+	guint64 done = 0;
+
+	if (self->expect_continue) {
+		const gchar *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (!g_output_stream_write_all(out, cont, strlen(cont), NULL, NULL, &error)) {
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+	}
+	while (done < self->length) {
+		gsize want = (gsize)MIN(self->length - done, AS_HTTP_PUMP_BLOCK_SIZE);
+		gssize n = as_http_pump_read_full(in, buf, want, &error);
+		if (n < 0) {
+			if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+				g_task_return_new_error(task,
+							AS_ERROR,
+							AS_ERROR_IO,
+							"no data for %d s after %" G_GUINT64_FORMAT
+							" of %" G_GUINT64_FORMAT " bytes",
+							AS_HTTP_PUMP_IDLE_TIMEOUT_S,
+							done,
+							self->length);
+			else
+				g_task_return_new_error(task,
+							AS_ERROR,
+							AS_ERROR_IO,
+							"receiving failed after %" G_GUINT64_FORMAT
+							" bytes: %s",
+							done,
+							error->message);
+			return;
+		}
+		if (sha != NULL)
+			as_sha256_update(sha, buf, (gsize)n);
+		if (!as_http_pump_pwrite_all(self->fd, buf, (gsize)n, self->offset + done, &error)) {
+			/* read and drop the rest so the sender sees our answer, not a reset */
+			guint64 left = self->length - done - (guint64)n;
+			while (left > 0) {
+				gssize m = g_input_stream_read(in,
+							       buf,
+							       (gsize)MIN(left, AS_HTTP_PUMP_BLOCK_SIZE),
+							       NULL,
+							       NULL);
+				if (m <= 0)
+					break;
+				left -= (guint64)m;
+			}
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+		done += (guint64)n;
+		__atomic_store_n(&self->bytes_done, done, __ATOMIC_RELAXED);
+		if ((gsize)n < want) {
+			g_task_return_new_error(task,
+						AS_ERROR,
+						AS_ERROR_IO,
+						"connection closed after %" G_GUINT64_FORMAT
+						" of %" G_GUINT64_FORMAT " bytes",
+						done,
+						self->length);
+			return;
+		}
+	}
+	g_task_return_pointer(task, sha != NULL ? as_sha256_finish_hex(sha) : g_strdup(""), g_free);
+}
+
+static gboolean
+as_http_pump_progress_cb(gpointer user_data)
+{
+	AsHttpPump *self = user_data;
+	if (self->progress_func != NULL)
+		self->progress_func(self,
+				    __atomic_load_n(&self->bytes_done, __ATOMIC_RELAXED),
+				    self->user_data);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+as_http_pump_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsHttpPump *self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *sha256 = g_task_propagate_pointer(G_TASK(res), &error);
+
+	g_clear_handle_id(&self->progress_id, g_source_remove);
+	as_http_pump_progress_cb(self);
+	self->done_func(self, sha256, error, self->user_data);
+}
+
+AsHttpPump *
+as_http_pump_start(SoupServerMessage *msg,
+		   int fd,
+		   guint64 offset,
+		   guint64 length,
+		   gboolean hash,
+		   AsHttpPumpProgressFunc progress_func,
+		   AsHttpPumpDoneFunc done_func,
+		   gpointer user_data)
+{
+	SoupMessageHeaders *hdrs = soup_server_message_get_request_headers(msg);
+	AsHttpPump *self = g_new0(AsHttpPump, 1);
+	g_autoptr(GTask) task = NULL;
+
+	as_http_pump_active++;
+	self->fd = dup(fd);
+	self->offset = offset;
+	self->length = length;
+	self->hash = hash;
+	self->progress_func = progress_func;
+	self->done_func = done_func;
+	self->user_data = user_data;
+	self->peer = g_strdup(soup_server_message_get_remote_host(msg));
+	self->expect_continue =
+	    (soup_message_headers_get_expectations(hdrs) & SOUP_EXPECTATION_CONTINUE) != 0;
+	self->socket = g_object_ref(soup_server_message_get_socket(msg));
+	g_socket_set_timeout(self->socket, AS_HTTP_PUMP_IDLE_TIMEOUT_S);
+	self->stream = soup_server_message_steal_connection(msg);
+	self->progress_id = g_timeout_add(AS_HTTP_PUMP_PROGRESS_MS, as_http_pump_progress_cb, self);
+
+	task = g_task_new(NULL, NULL, as_http_pump_done_cb, self);
+	g_task_set_task_data(task, self, NULL);
+	g_task_run_in_thread(task, as_http_pump_thread_cb);
+	return self;
+}
+
+static void
+as_http_pump_closed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsHttpPump *self = user_data;
+	g_io_stream_close_finish(G_IO_STREAM(source), res, NULL);
+	as_http_pump_free(self);
+}
+
+static void
+as_http_pump_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsHttpPump *self = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, &error))
+		g_debug("reply to %s not delivered: %s", self->peer, error->message);
+	g_io_stream_close_async(self->stream, G_PRIORITY_DEFAULT, NULL, as_http_pump_closed_cb, self);
+}
+
+/* writes a whole HTTP/1.1 reply, closes the connection and frees @self */
+void
+as_http_pump_reply_json(AsHttpPump *self, guint status, JsonObject *obj)
+{
+	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree gchar *date = soup_date_time_to_string(now, SOUP_DATE_HTTP);
+	g_autofree gchar *body = NULL;
+
+	json_node_set_object(node, obj);
+	body = json_to_string(node, FALSE);
+	self->reply = g_strdup_printf("HTTP/1.1 %u %s\r\n"
+				      "Date: %s\r\n"
+				      "Server: aerosyncd/" PACKAGE_VERSION "\r\n"
+				      "Content-Type: application/json\r\n"
+				      "Content-Length: %zu\r\n"
+				      "Connection: close\r\n"
+				      "\r\n"
+				      "%s",
+				      status,
+				      soup_status_get_phrase(status),
+				      date,
+				      strlen(body),
+				      body);
+	g_output_stream_write_all_async(g_io_stream_get_output_stream(self->stream),
+					self->reply,
+					strlen(self->reply),
+					G_PRIORITY_DEFAULT,
+					NULL,
+					as_http_pump_written_cb,
+					self);
+}
+
+void
+as_http_pump_reply_error(AsHttpPump *self, guint status, const gchar *message)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+	json_object_set_string_member(obj, "error", message);
+	as_http_pump_reply_json(self, status, obj);
+}
