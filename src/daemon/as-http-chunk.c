@@ -6,6 +6,7 @@
 #include "as-disk-writer.h"
 #include "as-error.h"
 #include "as-http-chunk.h"
+#include "as-http-pump.h"
 #include "as-http-util.h"
 #include "as-path.h"
 #include "as-sha256.h"
@@ -120,6 +121,70 @@ as_http_chunk_parse(GHashTable *params,
 	return TRUE;
 }
 
+static void as_http_chunk_reply(AsChunkCtx *ctx);
+
+/* a large chunk body goes through the pump; the ctx then belongs to it, not to the message */
+static void
+as_http_chunk_pump_progress_cb(AsHttpPump *pump, guint64 bytes_done, gpointer user_data)
+{
+	AsChunkCtx *ctx = user_data;
+	ctx->received = bytes_done;
+	as_engine_receive_progress(ctx->engine,
+				   ctx->transfer,
+				   as_chunk_task_get_bytes_done(ctx->task) + bytes_done);
+}
+
+static void
+as_http_chunk_pump_done_cb(AsHttpPump *pump, const gchar *sha256, const GError *error, gpointer user_data)
+{
+	AsChunkCtx *ctx = user_data;
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(JsonObject) obj = json_object_new();
+	guint status = SOUP_STATUS_OK;
+
+	ctx->ended = TRUE;
+	if (error != NULL) {
+		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+		as_engine_record_failure(ctx->engine,
+					 "http-chunk",
+					 as_chunk_task_get_rel_path(ctx->task),
+					 as_http_pump_get_peer(pump),
+					 error->message);
+		json_object_set_string_member(obj, "error", error->message);
+		status = as_http_status_for_error(error);
+	} else if (ctx->expected_sha256 != NULL && !as_sha256_hex_equal(sha256, ctx->expected_sha256)) {
+		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+		as_engine_record_failure(ctx->engine,
+					 "http-chunk",
+					 as_chunk_task_get_rel_path(ctx->task),
+					 as_http_pump_get_peer(pump),
+					 "chunk SHA-256 mismatch");
+		json_object_set_string_member(obj, "error", "chunk SHA-256 mismatch");
+		json_object_set_int_member(obj, "chunk_index", ctx->index);
+		json_object_set_string_member(obj, "expected", ctx->expected_sha256);
+		json_object_set_string_member(obj, "actual", sha256);
+		status = SOUP_STATUS_BAD_REQUEST;
+	} else if (!as_chunk_task_end_chunk(ctx->task, ctx->index, TRUE, &error_local)) {
+		json_object_set_string_member(obj, "error", error_local->message);
+		status = as_http_status_for_error(error_local);
+	} else {
+		guint32 done = as_chunk_task_get_done_count(ctx->task);
+		guint32 total = as_chunk_task_get_total_chunks(ctx->task);
+		as_engine_receive_progress(ctx->engine,
+					   ctx->transfer,
+					   as_chunk_task_get_bytes_done(ctx->task));
+		json_object_set_string_member(obj, "task_id", as_chunk_task_get_id(ctx->task));
+		json_object_set_int_member(obj, "chunk_index", ctx->index);
+		json_object_set_int_member(obj, "received", (gint64)ctx->received);
+		json_object_set_boolean_member(obj, "all_chunks_done", done == total);
+		json_object_set_int_member(obj, "chunks_done", done);
+		json_object_set_int_member(obj, "total_chunks", total);
+		json_object_set_boolean_member(obj, "duplicate", FALSE);
+	}
+	as_http_pump_reply_json(pump, status, obj);
+	as_chunk_ctx_free(ctx);
+}
+
 void
 as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 {
@@ -154,7 +219,6 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	}
 	/* the body size must be known up front: it is checked against the chunk's range */
 	if (soup_message_headers_get_encoding(hdrs) != SOUP_ENCODING_CONTENT_LENGTH) {
-		soup_server_message_set_status(msg, SOUP_STATUS_LENGTH_REQUIRED, NULL);
 		as_http_reply_error(msg, SOUP_STATUS_LENGTH_REQUIRED, "chunks need a Content-Length");
 		return;
 	}
@@ -187,6 +251,17 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	ctx->duplicate = already_done;
 	ctx->expected_sha256 = g_strdup(chunk_hash);
 	ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
+	if (!already_done && length >= AS_HTTP_PUMP_MIN_BYTES) {
+		as_http_pump_start(msg,
+				   as_chunk_task_get_fd(ctx->task),
+				   offset,
+				   length,
+				   chunk_hash != NULL,
+				   as_http_chunk_pump_progress_cb,
+				   as_http_chunk_pump_done_cb,
+				   ctx);
+		return;
+	}
 	if (!already_done) {
 		ctx->writer = as_disk_writer_new(as_chunk_task_get_fd(ctx->task),
 						 offset,
