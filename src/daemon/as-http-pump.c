@@ -39,6 +39,7 @@ struct _AsHttpPump {
 #define AS_HTTP_PUMP_PROGRESS_MS 100
 
 static guint as_http_pump_active = 0;
+static guint as_http_pump_stolen_total = 0;
 
 static void
 as_http_pump_free(AsHttpPump *self)
@@ -58,6 +59,13 @@ guint
 as_http_pump_get_active(void)
 {
 	return as_http_pump_active;
+}
+
+/* libsoup never reports a stolen request as finished: the server subtracts these */
+guint
+as_http_pump_get_stolen_total(void)
+{
+	return as_http_pump_stolen_total;
 }
 
 const gchar *
@@ -220,6 +228,7 @@ as_http_pump_start(SoupServerMessage *msg,
 	g_autoptr(GTask) task = NULL;
 
 	as_http_pump_active++;
+	as_http_pump_stolen_total++;
 	self->fd = dup(fd);
 	self->offset = offset;
 	self->length = length;

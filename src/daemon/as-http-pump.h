@@ -39,5 +39,7 @@ const gchar *
 as_http_pump_get_peer(AsHttpPump *pump);
 guint
 as_http_pump_get_active(void);
+guint
+as_http_pump_get_stolen_total(void);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
 #include "as-disk-usage.h"
 #include "as-error.h"
 #include "as-http-chunk.h"
+#include "as-http-pump.h"
 #include "as-http-server.h"
 #include "as-http-upload.h"
 #include "as-http-util.h"
@@ -22,7 +23,8 @@ struct _AsHttpServer {
 	SoupServer *soup;  /* owned */
 	AsWsHub *ws_hub;   /* owned */
 	guint16 port;
-	guint in_flight;
+	guint in_flight; /* requests started and not finished, stolen ones included */
+	guint ws_stolen;
 };
 
 G_DEFINE_TYPE(AsHttpServer, as_http_server, G_TYPE_OBJECT)
@@ -242,6 +244,7 @@ as_http_server_ws_cb(SoupServer *soup,
 {
 	AsHttpServer *self = AS_HTTP_SERVER(user_data);
 	g_debug("WebSocket subscriber from %s", as_http_peer(msg));
+	self->ws_stolen++;
 	as_ws_hub_add_connection(self->ws_hub, conn);
 }
 
@@ -296,10 +299,13 @@ as_http_server_get_port(AsHttpServer *self)
 	return self->port;
 }
 
+/* requests whose reply is not written yet; a WebSocket subscriber is not one */
 guint
 as_http_server_get_requests_in_flight(AsHttpServer *self)
 {
-	return self->in_flight;
+	guint stolen = self->ws_stolen + as_http_pump_get_stolen_total();
+	guint open = self->in_flight > stolen ? self->in_flight - stolen : 0;
+	return open + as_http_pump_get_active();
 }
 
 void

@@ -158,6 +158,7 @@ as_http_origin_allowed(SoupServerMessage *msg)
 	const gchar *fetch_site = soup_message_headers_get_one(hdrs, "Sec-Fetch-Site");
 	const gchar *host = soup_message_headers_get_one(hdrs, "Host");
 	g_autoptr(GUri) origin_uri = NULL;
+	g_autofree gchar *origin_host = NULL;
 	g_autofree gchar *origin_hostport = NULL;
 
 	if (fetch_site != NULL && g_ascii_strcasecmp(fetch_site, "cross-site") == 0)
@@ -169,11 +170,14 @@ as_http_origin_allowed(SoupServerMessage *msg)
 	origin_uri = g_uri_parse(origin, G_URI_FLAGS_NONE, NULL);
 	if (origin_uri == NULL || g_uri_get_host(origin_uri) == NULL)
 		return FALSE;
-	if (g_uri_get_port(origin_uri) > 0)
-		origin_hostport = g_strdup_printf("%s:%d",
-						  g_uri_get_host(origin_uri),
-						  g_uri_get_port(origin_uri));
+	/* the Host header brackets IPv6 literals; GUri hands them out bare */
+	if (strchr(g_uri_get_host(origin_uri), ':') != NULL)
+		origin_host = g_strdup_printf("[%s]", g_uri_get_host(origin_uri));
 	else
-		origin_hostport = g_strdup(g_uri_get_host(origin_uri));
+		origin_host = g_strdup(g_uri_get_host(origin_uri));
+	if (g_uri_get_port(origin_uri) > 0)
+		origin_hostport = g_strdup_printf("%s:%d", origin_host, g_uri_get_port(origin_uri));
+	else
+		origin_hostport = g_strdup(origin_host);
 	return g_ascii_strcasecmp(origin_hostport, host) == 0;
 }
