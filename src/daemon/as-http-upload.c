@@ -289,7 +289,10 @@ as_upload_maybe_reply(AsUploadCtx *ctx)
 	if (!ctx->body_done || ctx->pending->len > 0)
 		return;
 	if (!ctx->replied) {
-		if (ctx->error != NULL) {
+		if (g_error_matches(ctx->error, AS_ERROR, AS_ERROR_INCOMPLETE)) {
+			/* a truncated body is the sender's fault, not a conflict to resolve */
+			as_http_reply_error(ctx->msg, SOUP_STATUS_BAD_REQUEST, ctx->error->message);
+		} else if (ctx->error != NULL) {
 			as_http_reply_gerror(ctx->msg, ctx->error);
 		} else if (ctx->batch) {
 			g_autoptr(JsonObject) obj = json_object_new();
