@@ -48,10 +48,16 @@ as_ws_hub_get_count(AsWsHub *self)
 	return self->conns->len;
 }
 
+static gpointer
+as_ws_hub_ref_cb(gconstpointer src, gpointer user_data)
+{
+	return g_object_ref((gpointer)src);
+}
+
 void
 as_ws_hub_close_all(AsWsHub *self)
 {
-	g_autoptr(GPtrArray) conns = g_ptr_array_copy(self->conns, (GCopyFunc)g_object_ref, NULL);
+	g_autoptr(GPtrArray) conns = g_ptr_array_copy(self->conns, as_ws_hub_ref_cb, NULL);
 	g_ptr_array_set_free_func(conns, g_object_unref);
 	for (guint i = 0; i < conns->len; i++) {
 		SoupWebsocketConnection *conn = g_ptr_array_index(conns, i);
