@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +62,7 @@ struct _AsChunkStore {
 	GMutex open_mutex;     /* serialises finding or creating a task */
 	GMutex tasks_mutex;
 	GHashTable *tasks; /* (element-type utf8 GWeakRef) owned, protected by tasks_mutex */
+	GHashTable *temps; /* (element-type utf8) names of our live temps, protected by tasks_mutex */
 };
 
 struct _AsChunkTask {
@@ -82,6 +84,7 @@ struct _AsChunkTask {
 	GHashTable *in_flight;	   /* (element-type guint) bounded by AS_CHUNK_TASK_MAX_IN_FLIGHT */
 	gchar *published_rel_path; /* nullable */
 	gchar *sha256;		   /* nullable */
+	gchar *computed_sha256;	   /* nullable, what a failed verification found */
 };
 
 G_DEFINE_TYPE(AsChunkStore, as_chunk_store, G_TYPE_OBJECT)
@@ -942,6 +945,13 @@ as_chunk_store_create_temp(AsChunkStore *self, gchar **name_out, GError **error)
 				O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 				AS_CHUNK_STORE_FILE_MODE);
 		if (fd >= 0) {
+			/* the lock tells another process's cleanup that this temp is alive; it
+			 * lasts as long as any dup of @fd is open */
+			if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+				g_debug("cannot lock %s: %s", name, g_strerror(errno));
+			g_mutex_lock(&self->tasks_mutex);
+			g_hash_table_add(self->temps, g_strdup(name));
+			g_mutex_unlock(&self->tasks_mutex);
 			*name_out = g_steal_pointer(&name);
 			return fd;
 		}
@@ -975,6 +985,84 @@ as_chunk_store_remove_temp(AsChunkStore *self, const gchar *name)
 	g_return_if_fail(AS_IS_CHUNK_STORE(self));
 	g_return_if_fail(name != NULL && as_chunk_store_is_temp_name(name));
 	as_chunk_store_unlink(self, name);
+	g_mutex_lock(&self->tasks_mutex);
+	g_hash_table_remove(self->temps, name);
+	g_mutex_unlock(&self->tasks_mutex);
+}
+
+/**
+ * as_chunk_store_remove_own_temps:
+ * @self: a #AsChunkStore
+ *
+ * Removes every temp this store created and did not publish or remove yet: a single
+ * upload cannot resume, so at shutdown its partial bytes are garbage.
+ *
+ * Returns: the number removed
+ **/
+guint
+as_chunk_store_remove_own_temps(AsChunkStore *self)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), 0);
+	g_mutex_lock(&self->tasks_mutex);
+	g_hash_table_iter_init(&iter, self->temps);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_ptr_array_add(names, g_strdup(key));
+	g_mutex_unlock(&self->tasks_mutex);
+	for (guint i = 0; i < names->len; i++)
+		as_chunk_store_remove_temp(self, g_ptr_array_index(names, i));
+	return names->len;
+}
+
+/**
+ * as_chunk_store_cleanup_temps:
+ * @self: a #AsChunkStore
+ *
+ * Removes temps left by a process that died (their lock is gone); temps of a live
+ * process sharing the receive dir are locked and kept, ours are skipped.
+ *
+ * Returns: the number removed
+ **/
+guint
+as_chunk_store_cleanup_temps(AsChunkStore *self)
+{
+	struct dirent *entry;
+	guint removed = 0;
+	DIR *dir;
+	int dir_fd;
+
+	g_return_val_if_fail(AS_IS_CHUNK_STORE(self), 0);
+	dir_fd = openat(self->staging_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return 0;
+	dir = fdopendir(dir_fd);
+	if (dir == NULL) {
+		close(dir_fd);
+		return 0;
+	}
+	while ((entry = readdir(dir)) != NULL) {
+		gboolean ours;
+		int fd;
+
+		if (!as_chunk_store_is_temp_name(entry->d_name))
+			continue;
+		g_mutex_lock(&self->tasks_mutex);
+		ours = g_hash_table_contains(self->temps, entry->d_name);
+		g_mutex_unlock(&self->tasks_mutex);
+		if (ours)
+			continue;
+		fd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dirfd(dir), entry->d_name, 0) == 0)
+			removed++;
+		close(fd);
+	}
+	closedir(dir);
+	return removed;
 }
 
 typedef struct {
@@ -1141,6 +1229,7 @@ as_chunk_store_finalize(GObject *object)
 	if (self->staging_fd >= 0)
 		close(self->staging_fd);
 	g_hash_table_unref(self->tasks);
+	g_hash_table_unref(self->temps);
 	g_mutex_clear(&self->open_mutex);
 	g_mutex_clear(&self->tasks_mutex);
 	g_free(self->receive_dir);
@@ -1163,6 +1252,7 @@ as_chunk_store_init(AsChunkStore *self)
 	g_mutex_init(&self->tasks_mutex);
 	self->tasks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					    as_chunk_store_weak_ref_free);
+	self->temps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 /**
@@ -1289,6 +1379,24 @@ as_chunk_task_get_done_count(AsChunkTask *self)
 	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
 	locker = g_mutex_locker_new(&self->mutex);
 	return self->done_count;
+}
+
+/**
+ * as_chunk_task_dup_computed_sha256:
+ * @self: a #AsChunkTask
+ *
+ * Returns: (transfer full) (nullable): the SHA-256 a failed verification computed, so the
+ * sender can be told what the receiver actually holds
+ **/
+gchar *
+as_chunk_task_dup_computed_sha256(AsChunkTask *self)
+{
+	gchar *sha256;
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), NULL);
+	g_mutex_lock(&self->mutex);
+	sha256 = g_strdup(self->computed_sha256);
+	g_mutex_unlock(&self->mutex);
+	return sha256;
 }
 
 /**
@@ -1666,6 +1774,8 @@ as_chunk_task_complete_thread(GTask *task,
 	 * them would only make a resume converge on the same bad file: start over */
 	if (data->expected_sha256 != NULL && !as_sha256_hex_equal(data->expected_sha256, sha256)) {
 		g_mutex_lock(&self->mutex);
+		g_free(self->computed_sha256);
+		self->computed_sha256 = g_strdup(sha256);
 		self->state = AS_CHUNK_TASK_STATE_DISCARDED;
 		g_hash_table_remove_all(self->in_flight);
 		g_mutex_unlock(&self->mutex);
@@ -1842,6 +1952,7 @@ as_chunk_task_finalize(GObject *object)
 	g_mutex_clear(&self->mutex);
 	g_free(self->published_rel_path);
 	g_free(self->sha256);
+	g_free(self->computed_sha256);
 	g_free(self->id);
 	g_free(self->rel_path);
 	g_object_unref(self->store);

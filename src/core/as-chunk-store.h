@@ -43,6 +43,9 @@ const gchar *as_chunk_store_get_receive_dir(AsChunkStore *self);
 void as_chunk_store_set_max_file_size(AsChunkStore *self, guint64 max);
 int as_chunk_store_create_temp(AsChunkStore *self, gchar **name_out, GError **error);
 void as_chunk_store_remove_temp(AsChunkStore *self, const gchar *name);
+guint as_chunk_store_remove_own_temps(AsChunkStore *self);
+guint as_chunk_store_cleanup_temps(AsChunkStore *self);
+gchar *as_chunk_task_dup_computed_sha256(AsChunkTask *self);
 guint as_chunk_store_cleanup_stale(AsChunkStore *self, gint64 max_age_s);
 AsChunkTask *as_chunk_store_open_task(AsChunkStore *self,
 				      const gchar *task_id,

@@ -201,6 +201,9 @@ as_engine_receive_completed(AsEngine *self,
 	self->received_files++;
 	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_RECEIVED_FILES]);
 	as_metrics_file_received(self->metrics, size);
+	/* chunked bytes were counted chunk by chunk as each was verified */
+	if (g_strcmp0(as_transfer_get_protocol(transfer), "http-chunk") != 0)
+		as_metrics_bytes_received(self->metrics, size);
 
 	as_engine_write_history(self, transfer, TRUE, size);
 	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_COMPLETED,

@@ -170,6 +170,7 @@ as_http_chunk_pump_done_cb(AsHttpPump *pump, const gchar *sha256, const GError *
 	} else {
 		guint32 done = as_chunk_task_get_done_count(ctx->task);
 		guint32 total = as_chunk_task_get_total_chunks(ctx->task);
+		as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
 		as_engine_receive_progress(ctx->engine,
 					   ctx->transfer,
 					   as_chunk_task_get_bytes_done(ctx->task));
@@ -335,6 +336,7 @@ as_http_chunk_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		soup_server_message_unpause(msg);
 		return;
 	}
+	as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
 	as_engine_receive_progress(ctx->engine, ctx->transfer, as_chunk_task_get_bytes_done(ctx->task));
 	as_http_chunk_reply(ctx);
 	soup_server_message_unpause(msg);
@@ -412,6 +414,8 @@ as_http_complete_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			as_http_reply_gerror(ctx->msg, error);
 		} else if (g_error_matches(error, AS_ERROR, AS_ERROR_HASH_MISMATCH)) {
 			g_autoptr(JsonObject) obj = json_object_new();
+			if (sha256 == NULL)
+				sha256 = as_chunk_task_dup_computed_sha256(task);
 			json_object_set_string_member(obj, "error", "SHA-256 mismatch");
 			json_object_set_string_member(obj, "detail", error->message);
 			json_object_set_string_member(obj, "expected", ctx->expected_sha256);

@@ -42,7 +42,8 @@ typedef enum {
 	AS_ROUTE_BATCH,
 } AsRoute;
 
-/* the path is already percent-decoded by libsoup; '+' stays '+' (0.x turned it into a space) */
+/* the path is raw (percent-encoded): only the upload tail is decoded, by the upload code;
+ * '+' stays '+' (0.x turned it into a space) */
 static AsRoute
 as_http_route(const gchar *path, const gchar **tail)
 {
@@ -105,6 +106,9 @@ as_http_server_early_cb(SoupServer *soup,
 	AsRoute route = as_http_route(path, &tail);
 	g_autoptr(GError) error = NULL;
 
+	/* no handler needs a request body in memory: uploads stream it, everything else
+	 * refuses one, and a refused body must not pile up while libsoup drains it */
+	soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
 	if (route == AS_ROUTE_UNKNOWN)
 		return;
 	if (!as_http_origin_allowed(msg)) {
@@ -321,7 +325,13 @@ as_http_server_new(AsEngine *engine)
 	AsHttpServer *self = g_object_new(AS_TYPE_HTTP_SERVER, NULL);
 	self->engine = g_object_ref(engine);
 	self->ws_hub = as_ws_hub_new(engine);
-	self->soup = soup_server_new("server-header", "aerosyncd/" PACKAGE_VERSION " ", NULL);
+	/* raw paths: the upload name is decoded and judged by us, so a hostile one gets our
+	 * JSON refusal instead of libsoup's bodiless 400 */
+	self->soup = soup_server_new("server-header",
+				     "aerosyncd/" PACKAGE_VERSION " ",
+				     "raw-paths",
+				     TRUE,
+				     NULL);
 	soup_server_add_early_handler(self->soup, NULL, as_http_server_early_cb, self, NULL);
 	soup_server_add_handler(self->soup, NULL, as_http_server_handler_cb, self, NULL);
 	/* the /ws handler is its own entry: it needs the early (auth, origin) hook too */

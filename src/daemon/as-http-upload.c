@@ -645,10 +645,6 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	g_autofree gchar *rel = NULL;
 	AsUploadCtx *ctx;
 
-	if (!as_upload_check_length(engine, msg, &error)) {
-		as_upload_refuse(engine, msg, path_tail, error);
-		return;
-	}
 	if (hash != NULL && !as_sha256_hex_is_valid(hash)) {
 		g_set_error_literal(&error,
 				    AS_ERROR,
@@ -658,11 +654,24 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 		return;
 	}
 	if (path_tail != NULL && *path_tail != '\0') {
-		rel = as_path_sanitize(path_tail, &error);
+		g_autofree gchar *decoded = g_uri_unescape_string(path_tail, NULL);
+		if (decoded == NULL) {
+			g_set_error_literal(&error,
+					    AS_ERROR,
+					    AS_ERROR_INVALID_ARGUMENT,
+					    "the file name in the URL is not valid percent-encoding");
+			as_upload_refuse(engine, msg, path_tail, error);
+			return;
+		}
+		rel = as_path_sanitize(decoded, &error);
 		if (rel == NULL) {
 			as_upload_refuse(engine, msg, path_tail, error);
 			return;
 		}
+	}
+	if (!as_upload_check_length(engine, msg, &error)) {
+		as_upload_refuse(engine, msg, rel, error);
+		return;
 	}
 
 	if (rel != NULL &&

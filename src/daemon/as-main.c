@@ -187,6 +187,8 @@ main(int argc, char *argv[])
 	}
 	daemon.engine = engine;
 	removed = as_chunk_store_cleanup_stale(as_engine_get_chunk_store(engine), AS_CONFIG_STAGING_MAX_AGE_S);
+	/* single uploads cannot resume: partial ones of a dead process are garbage */
+	removed += as_chunk_store_cleanup_temps(as_engine_get_chunk_store(engine));
 	if (removed > 0)
 		g_message("removed %u stale staging entries", removed);
 
@@ -219,6 +221,7 @@ main(int argc, char *argv[])
 	g_main_loop_run(loop);
 
 	as_http_server_stop(http);
+	as_chunk_store_remove_own_temps(as_engine_get_chunk_store(engine));
 	if (daemon.bus_owner_id != 0)
 		g_bus_unown_name(daemon.bus_owner_id);
 	g_clear_object(&daemon.dbus);
