@@ -25,6 +25,8 @@ TEST_PKGS=(
   python3-websockets # Debian's: WebSocket clients run with /usr/bin/python3, not a pyenv python3
   prometheus         # only for promtool, which checks the /metrics output
   nginx-light libnginx-mod-http-dav-ext # WebDAV PUT peer for bench/run
+  man-db groff-base # the docs test renders the man pages and wants no groff warnings
+  avahi-daemon avahi-utils # mDNS tests: a private avahi-daemon on lo, avahi-browse cross-check
 )
 # tools checked by file, not by package: the package is added only when the file is missing
 # (systemd is often absent from container images; it is only wanted here for busctl)

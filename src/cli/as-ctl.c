@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "as-ctl-discover.h"
 #include "as-ctl.h"
 #include "as-error.h"
 #include "as-keys.h"
@@ -89,6 +90,22 @@ static const AsCtlVerb as_ctl_verbs[] = {
 				  "seconds, sizes in bytes)."),
 		.options = as_ctl_history_options,
 		.func = as_ctl_history,
+	},
+	{
+		.name = "discover",
+		.aliases = (const gchar *const[]){"browse", NULL},
+		.min_args = 0,
+		.max_args = 0,
+		/* TRANSLATORS: summary of 'aerosyncctl discover' in --help */
+		.summary = N_("List the AeroSync receivers on the local network (mDNS)"),
+		/* TRANSLATORS: details in 'aerosyncctl help discover'; keep the JSON keys */
+		.description = N_("Browses for _aerosync._tcp services through avahi-daemon;\n"
+				  "aerosyncd need not run. With --json a JSON array is printed,\n"
+				  "one object per receiver: name, host, port, addr, version,\n"
+				  "ws_enabled, auth_required, quic (port or null) and fp (the\n"
+				  "certificate's SHA-256, or null)."),
+		.options = as_ctl_discover_options,
+		.func = as_ctl_discover,
 	},
 	{
 		.name = "help",
@@ -1208,7 +1225,8 @@ main(int argc, char *argv[])
 	g_autoptr(GError) error = NULL;
 
 	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	/* tests point AEROSYNC_LOCALEDIR at the catalogue built in the build tree */
+	bindtextdomain(GETTEXT_PACKAGE, g_getenv("AEROSYNC_LOCALEDIR") ?: LOCALEDIR);
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);
 
