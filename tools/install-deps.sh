@@ -23,6 +23,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   curl
   python3-websockets # Debian's: WebSocket clients run with /usr/bin/python3, not a pyenv python3
+  python3-dbusmock   # Debian's: the notification server double of tests/as-notifier-test.c
   prometheus         # only for promtool, which checks the /metrics output
   nginx-light libnginx-mod-http-dav-ext # WebDAV PUT peer for bench/run
   man-db groff-base # the docs test renders the man pages and wants no groff warnings
