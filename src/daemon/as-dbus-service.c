@@ -229,6 +229,80 @@ as_dbus_handle_revoke_token_cb(AsDbusManager1 *manager,
 }
 
 static void
+as_dbus_reloaded_cb(AsEngine *engine, gpointer user_data)
+{
+	AsDbusService *self = AS_DBUS_SERVICE(user_data);
+	as_dbus_manager1_set_auth_required(self->manager, as_engine_get_config(engine)->auth);
+}
+
+static gboolean
+as_dbus_handle_reload_cb(AsDbusManager1 *manager, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	AsDbusService *self = AS_DBUS_SERVICE(user_data);
+	g_auto(GStrv) applied = NULL;
+	g_auto(GStrv) restart = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!as_engine_reload(self->engine, &applied, &restart, &error)) {
+		g_warning("reload refused, the configuration in force stays: %s", error->message);
+		as_dbus_return_error(invocation, g_steal_pointer(&error));
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	as_dbus_manager1_complete_reload(manager,
+					 invocation,
+					 (const gchar *const *)applied,
+					 (const gchar *const *)restart);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+as_dbus_handle_pause_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	if (!as_transfer_pause(AS_TRANSFER(user_data), &error))
+		as_dbus_return_error(invocation, g_steal_pointer(&error));
+	else
+		as_dbus_transfer1_complete_pause(iface, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+as_dbus_handle_resume_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	if (!as_transfer_resume(AS_TRANSFER(user_data), &error))
+		as_dbus_return_error(invocation, g_steal_pointer(&error));
+	else
+		as_dbus_transfer1_complete_resume(iface, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+as_dbus_handle_cancel_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	if (!as_transfer_cancel(AS_TRANSFER(user_data), &error))
+		as_dbus_return_error(invocation, g_steal_pointer(&error));
+	else
+		as_dbus_transfer1_complete_cancel(iface, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+as_dbus_handle_set_rate_limit_cb(AsDbusTransfer1 *iface,
+				 GDBusMethodInvocation *invocation,
+				 guint64 bytes_per_second,
+				 gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	if (!as_transfer_request_rate_limit(AS_TRANSFER(user_data), bytes_per_second, &error))
+		as_dbus_return_error(invocation, g_steal_pointer(&error));
+	else
+		as_dbus_transfer1_complete_set_rate_limit(iface, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 as_dbus_transfer_added_cb(AsEngine *engine, AsTransfer *transfer, gpointer user_data)
 {
 	AsDbusService *self = AS_DBUS_SERVICE(user_data);
@@ -247,11 +321,26 @@ as_dbus_transfer_added_cb(AsEngine *engine, AsTransfer *transfer, gpointer user_
 				"sha256",
 				"error",
 				"started-at",
+				"destination",
+				"files",
+				"files-done",
+				"files-failed",
+				"rate",
+				"eta",
+				"rate-limit",
 				NULL};
 
 	/* mirror, don't hand-emit: PropertiesChanged comes from the bindings */
 	for (guint i = 0; props[i] != NULL; i++)
 		g_object_bind_property(transfer, props[i], iface, props[i], G_BINDING_SYNC_CREATE);
+	g_signal_connect_object(iface, "handle-pause", G_CALLBACK(as_dbus_handle_pause_cb), transfer, 0);
+	g_signal_connect_object(iface, "handle-resume", G_CALLBACK(as_dbus_handle_resume_cb), transfer, 0);
+	g_signal_connect_object(iface, "handle-cancel", G_CALLBACK(as_dbus_handle_cancel_cb), transfer, 0);
+	g_signal_connect_object(iface,
+				"handle-set-rate-limit",
+				G_CALLBACK(as_dbus_handle_set_rate_limit_cb),
+				transfer,
+				0);
 	as_dbus_object_skeleton_set_transfer1(object, iface);
 	g_dbus_object_manager_server_export(self->object_manager, G_DBUS_OBJECT_SKELETON(object));
 	g_hash_table_insert(self->objects, transfer, g_object_ref(object));
@@ -328,6 +417,7 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 			 self);
 	g_signal_connect(self->manager, "handle-list-tokens", G_CALLBACK(as_dbus_handle_list_tokens_cb), self);
 	g_signal_connect(self->manager, "handle-revoke-token", G_CALLBACK(as_dbus_handle_revoke_token_cb), self);
+	g_signal_connect(self->manager, "handle-reload", G_CALLBACK(as_dbus_handle_reload_cb), self);
 
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->manager),
 					      connection,
@@ -340,6 +430,7 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 	g_dbus_object_manager_server_set_connection(self->object_manager, connection);
 
 	g_signal_connect_object(self->engine, "transfer-added", G_CALLBACK(as_dbus_transfer_added_cb), self, 0);
+	g_signal_connect_object(self->engine, "reloaded", G_CALLBACK(as_dbus_reloaded_cb), self, 0);
 	g_signal_connect_object(self->engine,
 				"transfer-removed",
 				G_CALLBACK(as_dbus_transfer_removed_cb),

@@ -22,6 +22,9 @@ struct _AsEngine {
 	AsJsonlLog *audit;		/* owned, path may be NULL */
 	GHashTable *transfers;		/* (element-type utf8 AsTransfer) owned */
 	GHashTable *progress_stamp_us;	/* AsTransfer* -> gint64 of the last progress notify */
+	guint stall_check_id;
+	AsRouter *router;		/* owned */
+	GStrv argv;			/* the command line, re-parsed on reload */
 	GStrv protocols;
 	guint16 http_port;
 	guint64 received_files;
@@ -29,7 +32,14 @@ struct _AsEngine {
 
 G_DEFINE_TYPE(AsEngine, as_engine, G_TYPE_OBJECT)
 
-enum { SIGNAL_TRANSFER_ADDED, SIGNAL_TRANSFER_REMOVED, SIGNAL_TRANSFER_FINISHED, SIGNAL_EVENT, SIGNAL_LAST };
+enum {
+	SIGNAL_TRANSFER_ADDED,
+	SIGNAL_TRANSFER_REMOVED,
+	SIGNAL_TRANSFER_FINISHED,
+	SIGNAL_EVENT,
+	SIGNAL_RELOADED,
+	SIGNAL_LAST
+};
 enum { PROP_0, PROP_ACTIVE_TRANSFERS, PROP_RECEIVED_FILES, PROP_HTTP_PORT, PROP_LAST };
 
 static guint signals[SIGNAL_LAST];
@@ -163,7 +173,15 @@ as_engine_receive_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_d
 	gint64 last = GPOINTER_TO_SIZE(g_hash_table_lookup(self->progress_stamp_us, transfer));
 	g_autoptr(JsonObject) event = NULL;
 
-	if (now - last < AS_ENGINE_PROGRESS_INTERVAL_US && bytes_done < as_transfer_get_bytes_total(transfer))
+	guint64 total = as_transfer_get_bytes_total(transfer);
+
+	/* the last byte of a known size always goes out; an unknown size (0) is throttled too */
+	/* a stalled upload whose sender came back */
+	if (as_transfer_get_state(transfer) == AS_TRANSFER_STATE_PAUSED) {
+		as_transfer_set_state(transfer, AS_TRANSFER_STATE_RUNNING);
+		as_engine_notify_counts(self);
+	}
+	if (now - last < AS_ENGINE_PROGRESS_INTERVAL_US && (total == 0 || bytes_done < total))
 		return;
 	g_hash_table_insert(self->progress_stamp_us, transfer, GSIZE_TO_POINTER(now));
 	as_transfer_set_bytes_done(transfer, bytes_done);
@@ -355,10 +373,42 @@ as_engine_get_active_transfers(AsEngine *self)
 
 	g_hash_table_iter_init(&iter, self->transfers);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		if (!as_transfer_state_is_final(as_transfer_get_state(AS_TRANSFER(value))))
+		AsTransferState state = as_transfer_get_state(AS_TRANSFER(value));
+		if (!as_transfer_state_is_final(state) && state != AS_TRANSFER_STATE_PAUSED)
 			count++;
 	}
 	return count;
+}
+
+/* a chunked upload whose sender went away keeps its staging for a resume, but it is not
+ * an active transfer: show it as paused until data flows again */
+static gboolean
+as_engine_stall_check_cb(gpointer user_data)
+{
+	AsEngine *self = AS_ENGINE(user_data);
+	gint64 now = g_get_monotonic_time();
+	gboolean changed = FALSE;
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->transfers);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		AsTransfer *transfer = AS_TRANSFER(value);
+		gint64 last = GPOINTER_TO_SIZE(g_hash_table_lookup(self->progress_stamp_us, transfer));
+
+		if (g_strcmp0(as_transfer_get_direction(transfer), "receive") != 0 ||
+		    as_transfer_get_state(transfer) != AS_TRANSFER_STATE_RUNNING)
+			continue;
+		if (last == 0)
+			last = as_transfer_get_started_mono(transfer);
+		if (now - last < (gint64)AS_ENGINE_STALL_S * G_USEC_PER_SEC)
+			continue;
+		as_transfer_set_state(transfer, AS_TRANSFER_STATE_PAUSED);
+		changed = TRUE;
+	}
+	if (changed)
+		as_engine_notify_counts(self);
+	return G_SOURCE_CONTINUE;
 }
 
 guint64
@@ -524,6 +574,172 @@ as_engine_load_secret_file(const gchar *path, gchar **value, GError **error)
 	return TRUE;
 }
 
+/* the [route NAME] groups of the config file the daemon was started with */
+static gboolean
+as_engine_load_routes(AsRouter *router, const gchar *config_path, GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+
+	if (config_path == NULL)
+		return TRUE;
+	if (!g_key_file_load_from_file(kf, config_path, G_KEY_FILE_NONE, error)) {
+		g_prefix_error(error, "cannot read config %s: ", config_path);
+		return FALSE;
+	}
+	if (!as_router_load_key_file(router, kf, error)) {
+		g_prefix_error(error, "config %s: ", config_path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/**
+ * as_engine_route:
+ * @rel_path: the sanitised name the sender asked for
+ * @tag: (nullable): X-AeroSync-Tag
+ * @peer: (nullable): the sender's address
+ *
+ * Returns: (transfer full): where the file goes below the receive directory
+ **/
+gchar *
+as_engine_route(AsEngine *self, const gchar *rel_path, const gchar *tag, const gchar *peer)
+{
+	g_autofree gchar *rule = NULL;
+	gchar *routed = as_router_route(self->router, rel_path, tag, peer, &rule);
+	if (rule != NULL)
+		g_debug("route %s: %s -> %s", rule, rel_path, routed);
+	return routed;
+}
+
+void
+as_engine_set_argv(AsEngine *self, const gchar *const *argv)
+{
+	g_strfreev(self->argv);
+	self->argv = g_strdupv((gchar **)argv);
+}
+
+static void
+as_engine_note_change(GPtrArray *list, const gchar *key, gboolean changed)
+{
+	if (changed)
+		g_ptr_array_add(list, g_strdup(key));
+}
+
+/**
+ * as_engine_reload:
+ * @applied: (out) (optional): the settings that changed and took effect
+ * @restart_needed: (out) (optional): the settings that changed but need a restart
+ *
+ * Re-reads the command line and the config file. Auth, tokens, routes, limits, the
+ * overwrite policy and the log paths change at once for every ingress path; the listening
+ * address and the receive directory are only reported. A config that does not parse is
+ * refused as a whole and the one in force stays.
+ **/
+gboolean
+as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError **error)
+{
+	AsConfig *cur = self->config;
+	g_autoptr(AsConfig) next = as_config_new();
+	g_autoptr(AsRouter) router = as_router_new();
+	g_autoptr(GPtrArray) done = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) restart = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *static_token = NULL;
+	g_autofree gchar *legacy_secret = NULL;
+	g_auto(GStrv) argv = g_strdupv(self->argv);
+	gint argc = argv != NULL ? (gint)g_strv_length(argv) : 0;
+
+	if (argv == NULL) {
+		g_set_error_literal(error,
+				    AS_ERROR,
+				    AS_ERROR_NOT_SUPPORTED,
+				    "this daemon was started without a command line to reload");
+		return FALSE;
+	}
+	/* everything is parsed and read before anything changes */
+	if (!as_config_parse_args(next, &argc, &argv, error) ||
+	    !as_config_finalize(next, error))
+		return FALSE;
+	if (!as_engine_load_routes(router, next->config_path, error))
+		return FALSE;
+	if (next->auth_token_file != NULL &&
+	    !as_engine_load_secret_file(next->auth_token_file, &static_token, error))
+		return FALSE;
+	if (next->legacy_secret_file != NULL &&
+	    !as_engine_load_secret_file(next->legacy_secret_file, &legacy_secret, error))
+		return FALSE;
+	if (!as_token_store_load(self->token_store, error)) {
+		g_prefix_error(error, "cannot reload tokens: ");
+		return FALSE;
+	}
+
+	as_engine_note_change(done, "auth", cur->auth != next->auth);
+	cur->auth = next->auth;
+	as_engine_note_change(done, "max-size", cur->max_size != next->max_size);
+	cur->max_size = next->max_size;
+	as_chunk_store_set_max_file_size(self->chunk_store, next->max_size);
+	as_engine_note_change(done, "overwrite", cur->overwrite != next->overwrite);
+	cur->overwrite = next->overwrite;
+	as_engine_note_change(done,
+			      "auth-token-file",
+			      g_strcmp0(cur->auth_token_file, next->auth_token_file) != 0);
+	as_token_store_clear_static_tokens(self->token_store);
+	if (static_token != NULL)
+		as_token_store_add_static_token(self->token_store, static_token);
+	g_free(cur->auth_token_file);
+	cur->auth_token_file = g_strdup(next->auth_token_file);
+	as_engine_note_change(done,
+			      "legacy-secret-file",
+			      g_strcmp0(cur->legacy_secret_file, next->legacy_secret_file) != 0);
+	as_token_store_set_legacy_secret(self->token_store, legacy_secret);
+	g_free(cur->legacy_secret_file);
+	cur->legacy_secret_file = g_strdup(next->legacy_secret_file);
+	if (g_strcmp0(cur->audit_log, next->audit_log) != 0) {
+		if (!as_jsonl_log_set_path(self->audit, next->audit_log, error)) {
+			g_prefix_error(error, "audit-log: ");
+			return FALSE;
+		}
+		g_free(cur->audit_log);
+		cur->audit_log = g_strdup(next->audit_log);
+		g_ptr_array_add(done, g_strdup("audit-log"));
+	}
+	if (g_strcmp0(cur->history_log, next->history_log) != 0) {
+		if (!as_jsonl_log_set_path(self->history, next->history_log, error)) {
+			g_prefix_error(error, "history-log: ");
+			return FALSE;
+		}
+		g_free(cur->history_log);
+		cur->history_log = g_strdup(next->history_log);
+		g_ptr_array_add(done, g_strdup("history-log"));
+	}
+	as_engine_note_change(done, "routes", TRUE);
+	g_set_object(&self->router, router);
+	cur->verbose = next->verbose;
+
+	as_engine_note_change(restart, "bind", g_strcmp0(cur->bind, next->bind) != 0);
+	as_engine_note_change(restart,
+			      "port",
+			      next->port != cur->port && !(cur->port == 0 && next->port == 0));
+	as_engine_note_change(restart, "save-to", g_strcmp0(cur->save_to, next->save_to) != 0);
+	as_engine_note_change(restart,
+			      "token-backend",
+			      g_strcmp0(cur->token_backend, next->token_backend) != 0);
+	for (guint i = 0; i < restart->len; i++)
+		g_warning("reload: '%s' changed but needs a restart to take effect",
+			  (const gchar *)g_ptr_array_index(restart, i));
+	g_message("configuration reloaded (%u routes)", as_router_get_count(self->router));
+	g_signal_emit(self, signals[SIGNAL_RELOADED], 0);
+
+	if (applied != NULL) {
+		g_ptr_array_add(done, NULL);
+		*applied = (GStrv)g_ptr_array_steal(done, NULL);
+	}
+	if (restart_needed != NULL) {
+		g_ptr_array_add(restart, NULL);
+		*restart_needed = (GStrv)g_ptr_array_steal(restart, NULL);
+	}
+	return TRUE;
+}
+
 AsEngine *
 as_engine_new(AsConfig *config, GError **error)
 {
@@ -554,6 +770,8 @@ as_engine_new(AsConfig *config, GError **error)
 			return NULL;
 		as_token_store_set_legacy_secret(self->token_store, secret);
 	}
+	if (!as_engine_load_routes(self->router, config->config_path, error))
+		return NULL;
 	self->history = as_jsonl_log_new(config->history_log);
 	self->audit = as_jsonl_log_new(config->audit_log);
 	as_engine_set_protocols(self, protocols);
@@ -584,6 +802,7 @@ static void
 as_engine_finalize(GObject *object)
 {
 	AsEngine *self = AS_ENGINE(object);
+	g_clear_handle_id(&self->stall_check_id, g_source_remove);
 	g_hash_table_unref(self->transfers);
 	g_hash_table_unref(self->progress_stamp_us);
 	g_clear_object(&self->chunk_store);
@@ -591,6 +810,8 @@ as_engine_finalize(GObject *object)
 	g_clear_object(&self->metrics);
 	g_clear_object(&self->history);
 	g_clear_object(&self->audit);
+	g_clear_object(&self->router);
+	g_strfreev(self->argv);
 	g_strfreev(self->protocols);
 	G_OBJECT_CLASS(as_engine_parent_class)->finalize(object);
 }
@@ -641,6 +862,15 @@ as_engine_class_init(AsEngineClass *klass)
 							 G_TYPE_NONE,
 							 1,
 							 AS_TYPE_TRANSFER);
+	signals[SIGNAL_RELOADED] = g_signal_new("reloaded",
+						G_TYPE_FROM_CLASS(klass),
+						G_SIGNAL_RUN_LAST,
+						0,
+						NULL,
+						NULL,
+						NULL,
+						G_TYPE_NONE,
+						0);
 	/* (name, JSON text) for WebSocket subscribers */
 	signals[SIGNAL_EVENT] = g_signal_new("event",
 					     G_TYPE_FROM_CLASS(klass),
@@ -661,4 +891,7 @@ as_engine_init(AsEngine *self)
 	self->transfers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->progress_stamp_us = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->metrics = as_metrics_new();
+	self->router = as_router_new();
+	self->stall_check_id =
+	    g_timeout_add_seconds(AS_ENGINE_STALL_CHECK_S, as_engine_stall_check_cb, self);
 }

@@ -7,6 +7,7 @@
 #include "as-config.h"
 #include "as-jsonl-log.h"
 #include "as-metrics.h"
+#include "as-router.h"
 #include "as-token-store.h"
 #include "as-transfer.h"
 
@@ -19,6 +20,9 @@ G_DECLARE_FINAL_TYPE(AsEngine, as_engine, AS, ENGINE, GObject)
 #define AS_ENGINE_FINISHED_LINGER_S 30
 /* D-Bus PropertiesChanged and WebSocket progress at most this often per transfer */
 #define AS_ENGINE_PROGRESS_INTERVAL_US (100 * G_TIME_SPAN_MILLISECOND)
+/* an incoming transfer with no data for this long is shown as paused, not active */
+#define AS_ENGINE_STALL_S	 300
+#define AS_ENGINE_STALL_CHECK_S	 30
 /* /status lists at most this many recent files */
 #define AS_ENGINE_STATUS_MAX_FILES 100
 
@@ -81,6 +85,13 @@ as_engine_record_failure(AsEngine *self,
 			 const gchar *filename,
 			 const gchar *peer,
 			 const gchar *reason);
+
+gchar *
+as_engine_route(AsEngine *self, const gchar *rel_path, const gchar *tag, const gchar *peer);
+void
+as_engine_set_argv(AsEngine *self, const gchar *const *argv);
+gboolean
+as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError **error);
 
 JsonObject *
 as_engine_get_health(AsEngine *self);

@@ -49,7 +49,9 @@ static AsTransfer *
 as_http_chunk_transfer(AsEngine *engine, SoupServerMessage *msg, AsChunkTask *task)
 {
 	AsTransfer *transfer = as_engine_lookup_transfer(engine, as_chunk_task_get_id(task));
-	if (transfer != NULL && !as_transfer_state_is_final(as_transfer_get_state(transfer)))
+	/* a completed one answers retries; only a failed task that starts over gets a new one */
+	if (transfer != NULL && as_transfer_get_state(transfer) != AS_TRANSFER_STATE_FAILED &&
+	    as_transfer_get_state(transfer) != AS_TRANSFER_STATE_CANCELLED)
 		return transfer;
 	transfer = as_engine_receive_begin(engine,
 					   as_chunk_task_get_id(task),
@@ -79,7 +81,7 @@ as_http_chunk_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_
 	const guint8 *data = g_bytes_get_data(chunk, &len);
 
 	ctx->received += len;
-	if (ctx->writer == NULL)
+	if (ctx->writer == NULL || ctx->transfer == NULL)
 		return;
 	if (as_disk_writer_write(ctx->writer, data, len) && !ctx->paused_by_writer) {
 		ctx->paused_by_writer = TRUE;
@@ -223,6 +225,14 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 		as_http_reply_error(msg, SOUP_STATUS_LENGTH_REQUIRED, "chunks need a Content-Length");
 		return;
 	}
+	/* routing is deterministic, so every chunk of a task lands on the same routed name; a
+	 * sender that changes name or tag mid-task gets a conflict, not a silent redirect */
+	{
+		const gchar *tag = soup_message_headers_get_one(hdrs, "X-AeroSync-Tag");
+		gchar *routed = as_engine_route(engine, rel_path, tag, as_http_peer(msg));
+		g_free(rel_path);
+		rel_path = routed;
+	}
 	task = as_chunk_store_open_task(store,
 					task_id,
 					rel_path,
@@ -251,7 +261,9 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	ctx->length = length;
 	ctx->duplicate = already_done;
 	ctx->expected_sha256 = g_strdup(chunk_hash);
-	ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
+	/* a duplicate moves nothing: no transfer is created or revived for it */
+	if (!already_done)
+		ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
 	if (!already_done && length >= AS_HTTP_PUMP_MIN_BYTES) {
 		as_http_pump_start(msg,
 				   as_chunk_task_get_fd(ctx->task),

@@ -283,7 +283,15 @@ as_http_server_listen(AsHttpServer *self, const gchar *bind, guint16 port, GErro
 		return FALSE;
 	}
 	sockaddr = g_inet_socket_address_new(addr, port);
-	if (!soup_server_listen(self->soup, sockaddr, 0, error)) {
+	/* "::" means every address of both families, as users expect; GSocket would make it
+	 * IPv6-only */
+	if (g_inet_address_get_is_any(addr) &&
+	    g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6) {
+		if (!soup_server_listen_all(self->soup, port, 0, error)) {
+			g_prefix_error(error, "cannot listen on port %u: ", port);
+			return FALSE;
+		}
+	} else if (!soup_server_listen(self->soup, sockaddr, 0, error)) {
 		g_prefix_error(error, "cannot listen on %s port %u: ", bind, port);
 		return FALSE;
 	}

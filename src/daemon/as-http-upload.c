@@ -177,6 +177,15 @@ as_upload_file_write(AsUploadCtx *ctx, AsUploadFile *file, const guint8 *data, g
 
 static void as_upload_maybe_reply(AsUploadCtx *ctx);
 
+/* where the routing rules send this name; X-AeroSync-Tag and the peer take part */
+static gchar *
+as_upload_route(AsEngine *engine, SoupServerMessage *msg, const gchar *rel)
+{
+	const gchar *tag = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
+							"X-AeroSync-Tag");
+	return as_engine_route(engine, rel, tag, as_http_peer(msg));
+}
+
 static void
 as_upload_batch_result(AsUploadCtx *ctx, const gchar *name, AsUploadFile *file, const GError *error)
 {
@@ -378,10 +387,16 @@ as_upload_part_begin_cb(gpointer user_data,
 				return FALSE;
 		}
 	}
-	ctx->current = as_upload_file_new(ctx,
-					  rel,
-					  part_sha256 != NULL ? part_sha256 : ctx->expected_sha256,
-					  error);
+	{
+		/* a name from the URL was routed when the request began */
+		g_autofree gchar *routed = !ctx->batch && ctx->path_tail != NULL
+					       ? g_strdup(rel)
+					       : as_upload_route(ctx->engine, ctx->msg, rel);
+		ctx->current = as_upload_file_new(ctx,
+						  routed,
+						  part_sha256 != NULL ? part_sha256 : ctx->expected_sha256,
+						  error);
+	}
 	if (ctx->current == NULL)
 		return FALSE;
 	ctx->skipping_part = FALSE;
@@ -392,9 +407,26 @@ static gboolean
 as_upload_part_data_cb(gpointer user_data, const guint8 *data, gsize len, GError **error)
 {
 	AsUploadCtx *ctx = user_data;
+	g_autoptr(GError) error_local = NULL;
+
 	if (ctx->skipping_part || ctx->current == NULL)
 		return TRUE;
-	return as_upload_file_write(ctx, ctx->current, data, len, error);
+	if (as_upload_file_write(ctx, ctx->current, data, len, &error_local))
+		return TRUE;
+	if (!ctx->batch) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	/* in a batch one bad file fails alone; the rest of its part is skipped */
+	as_engine_receive_failed(ctx->engine, ctx->current->transfer, error_local->message);
+	as_upload_batch_result(ctx, ctx->current->rel_path, NULL, error_local);
+	g_clear_pointer(&ctx->current, as_upload_file_free);
+	ctx->skipping_part = TRUE;
+	if (ctx->paused_by_writer && ctx->pending->len < AS_HTTP_BATCH_MAX_PENDING) {
+		ctx->paused_by_writer = FALSE;
+		soup_server_message_unpause(ctx->msg);
+	}
+	return TRUE;
 }
 
 static gboolean
@@ -672,6 +704,12 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	if (!as_upload_check_length(engine, msg, &error)) {
 		as_upload_refuse(engine, msg, rel, error);
 		return;
+	}
+	/* the URL name is routed here; a multipart part's own name when it begins */
+	if (rel != NULL) {
+		gchar *routed = as_upload_route(engine, msg, rel);
+		g_free(rel);
+		rel = routed;
 	}
 
 	if (rel != NULL &&

@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include "as-error.h"
 #include "as-transfer.h"
 
 struct _AsTransfer {
@@ -20,6 +21,17 @@ struct _AsTransfer {
 	guint64 bytes_total;
 	gint64 started_at_us;	/* wall clock, for display */
 	gint64 started_mono_us; /* for durations */
+	gchar *destination;
+	guint files;
+	guint files_done;
+	guint files_failed;
+	guint64 rate;		/* bytes per second, smoothed */
+	gint64 eta_s;		/* -1 = unknown */
+	guint64 rate_limit;
+	gint64 rate_sample_us;	/* when bytes_done was last sampled */
+	guint64 rate_sample_bytes;
+	const AsTransferControl *control; /* nullable */
+	gpointer control_data;
 };
 
 G_DEFINE_TYPE(AsTransfer, as_transfer, G_TYPE_OBJECT)
@@ -38,6 +50,13 @@ enum {
 	PROP_SAVED_PATH,
 	PROP_ERROR,
 	PROP_STARTED_AT,
+	PROP_DESTINATION,
+	PROP_FILES,
+	PROP_FILES_DONE,
+	PROP_FILES_FAILED,
+	PROP_RATE,
+	PROP_ETA,
+	PROP_RATE_LIMIT,
 	PROP_LAST
 };
 
@@ -102,6 +121,27 @@ as_transfer_get_property(GObject *object, guint prop_id, GValue *value, GParamSp
 	case PROP_STARTED_AT:
 		g_value_set_int64(value, self->started_at_us);
 		break;
+	case PROP_DESTINATION:
+		g_value_set_string(value, self->destination != NULL ? self->destination : "");
+		break;
+	case PROP_FILES:
+		g_value_set_uint(value, self->files);
+		break;
+	case PROP_FILES_DONE:
+		g_value_set_uint(value, self->files_done);
+		break;
+	case PROP_FILES_FAILED:
+		g_value_set_uint(value, self->files_failed);
+		break;
+	case PROP_RATE:
+		g_value_set_uint64(value, self->rate);
+		break;
+	case PROP_ETA:
+		g_value_set_int64(value, self->eta_s);
+		break;
+	case PROP_RATE_LIMIT:
+		g_value_set_uint64(value, self->rate_limit);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 		break;
@@ -120,6 +160,7 @@ as_transfer_finalize(GObject *object)
 	g_free(self->sha256);
 	g_free(self->saved_path);
 	g_free(self->error);
+	g_free(self->destination);
 	G_OBJECT_CLASS(as_transfer_parent_class)->finalize(object);
 }
 
@@ -148,6 +189,15 @@ as_transfer_class_init(AsTransferClass *klass)
 	props[PROP_ERROR] = g_param_spec_string("error", NULL, NULL, NULL, flags);
 	props[PROP_STARTED_AT] =
 	    g_param_spec_int64("started-at", NULL, NULL, 0, G_MAXINT64, 0, flags);
+	props[PROP_DESTINATION] = g_param_spec_string("destination", NULL, NULL, NULL, flags);
+	props[PROP_FILES] = g_param_spec_uint("files", NULL, NULL, 0, G_MAXUINT, 0, flags);
+	props[PROP_FILES_DONE] = g_param_spec_uint("files-done", NULL, NULL, 0, G_MAXUINT, 0, flags);
+	props[PROP_FILES_FAILED] =
+	    g_param_spec_uint("files-failed", NULL, NULL, 0, G_MAXUINT, 0, flags);
+	props[PROP_RATE] = g_param_spec_uint64("rate", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+	props[PROP_ETA] = g_param_spec_int64("eta", NULL, NULL, -1, G_MAXINT64, -1, flags);
+	props[PROP_RATE_LIMIT] =
+	    g_param_spec_uint64("rate-limit", NULL, NULL, 0, G_MAXUINT64, 0, flags);
 	g_object_class_install_properties(object_class, PROP_LAST, props);
 }
 
@@ -156,6 +206,9 @@ as_transfer_init(AsTransfer *self)
 {
 	self->started_at_us = g_get_real_time();
 	self->started_mono_us = g_get_monotonic_time();
+	self->rate_sample_us = self->started_mono_us;
+	self->eta_s = -1;
+	self->files = 1;
 }
 
 AsTransfer *
@@ -203,6 +256,36 @@ as_transfer_set_state(AsTransfer *self, AsTransferState state)
 	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
 }
 
+/* an exponentially weighted rate over about AS_TRANSFER_RATE_TAU_US, and the ETA from it */
+static void
+as_transfer_update_rate(AsTransfer *self, guint64 bytes_done)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 dt = now - self->rate_sample_us;
+	gdouble instant, alpha;
+	guint64 rate;
+	gint64 eta = -1;
+
+	if (dt <= 0 || bytes_done < self->rate_sample_bytes)
+		return;
+	instant = (gdouble)(bytes_done - self->rate_sample_bytes) * G_USEC_PER_SEC / (gdouble)dt;
+	alpha = MIN(1.0, (gdouble)dt / AS_TRANSFER_RATE_TAU_US);
+	rate = self->rate == 0 ? (guint64)instant
+			       : (guint64)(alpha * instant + (1.0 - alpha) * (gdouble)self->rate);
+	self->rate_sample_us = now;
+	self->rate_sample_bytes = bytes_done;
+	if (rate > 0 && self->bytes_total >= bytes_done)
+		eta = (gint64)((self->bytes_total - bytes_done) / rate);
+	if (rate != self->rate) {
+		self->rate = rate;
+		g_object_notify_by_pspec(G_OBJECT(self), props[PROP_RATE]);
+	}
+	if (eta != self->eta_s) {
+		self->eta_s = eta;
+		g_object_notify_by_pspec(G_OBJECT(self), props[PROP_ETA]);
+	}
+}
+
 void
 as_transfer_set_bytes_done(AsTransfer *self, guint64 bytes_done)
 {
@@ -210,7 +293,120 @@ as_transfer_set_bytes_done(AsTransfer *self, guint64 bytes_done)
 	if (self->bytes_done == bytes_done)
 		return;
 	self->bytes_done = bytes_done;
+	as_transfer_update_rate(self, bytes_done);
 	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_BYTES_DONE]);
+}
+
+AS_TRANSFER_STR_SETTER(destination, PROP_DESTINATION)
+
+#define AS_TRANSFER_UINT_SETTER(field, type, prop)                                                 \
+	void as_transfer_set_##field(AsTransfer *self, type value)                                \
+	{                                                                                          \
+		g_return_if_fail(AS_IS_TRANSFER(self));                                            \
+		if (self->field == value)                                                          \
+			return;                                                                    \
+		self->field = value;                                                               \
+		g_object_notify_by_pspec(G_OBJECT(self), props[prop]);                             \
+	}
+
+AS_TRANSFER_UINT_SETTER(files, guint, PROP_FILES)
+AS_TRANSFER_UINT_SETTER(files_done, guint, PROP_FILES_DONE)
+AS_TRANSFER_UINT_SETTER(files_failed, guint, PROP_FILES_FAILED)
+AS_TRANSFER_UINT_SETTER(rate_limit, guint64, PROP_RATE_LIMIT)
+
+const gchar *
+as_transfer_get_destination(AsTransfer *self)
+{
+	return self->destination;
+}
+guint
+as_transfer_get_files(AsTransfer *self)
+{
+	return self->files;
+}
+guint
+as_transfer_get_files_done(AsTransfer *self)
+{
+	return self->files_done;
+}
+guint
+as_transfer_get_files_failed(AsTransfer *self)
+{
+	return self->files_failed;
+}
+guint64
+as_transfer_get_rate(AsTransfer *self)
+{
+	return self->rate;
+}
+gint64
+as_transfer_get_eta(AsTransfer *self)
+{
+	return self->eta_s;
+}
+guint64
+as_transfer_get_rate_limit(AsTransfer *self)
+{
+	return self->rate_limit;
+}
+
+void
+as_transfer_set_control(AsTransfer *self, const AsTransferControl *control, gpointer user_data)
+{
+	g_return_if_fail(AS_IS_TRANSFER(self));
+	self->control = control;
+	self->control_data = user_data;
+}
+
+static gboolean
+as_transfer_no_control(AsTransfer *self, GError **error)
+{
+	if (self->control != NULL && !as_transfer_state_is_final(self->state))
+		return FALSE;
+	if (as_transfer_state_is_final(self->state))
+		g_set_error(error,
+			    AS_ERROR,
+			    AS_ERROR_CONFLICT,
+			    "the transfer is already %s",
+			    as_transfer_state_to_string(self->state));
+	else
+		g_set_error_literal(error,
+				    AS_ERROR,
+				    AS_ERROR_NOT_SUPPORTED,
+				    "an incoming transfer is paced by its sender");
+	return TRUE;
+}
+
+gboolean
+as_transfer_pause(AsTransfer *self, GError **error)
+{
+	if (as_transfer_no_control(self, error))
+		return FALSE;
+	return self->control->pause(self->control_data, error);
+}
+
+gboolean
+as_transfer_resume(AsTransfer *self, GError **error)
+{
+	if (as_transfer_no_control(self, error))
+		return FALSE;
+	return self->control->resume(self->control_data, error);
+}
+
+gboolean
+as_transfer_cancel(AsTransfer *self, GError **error)
+{
+	if (as_transfer_no_control(self, error))
+		return FALSE;
+	return self->control->cancel(self->control_data, error);
+}
+
+gboolean
+as_transfer_request_rate_limit(AsTransfer *self, guint64 bytes_per_second, GError **error)
+{
+	if (as_transfer_no_control(self, error))
+		return FALSE;
+	return self->control->set_rate_limit(self->control_data, bytes_per_second, error);
 }
 
 void

@@ -5,6 +5,9 @@
 
 G_BEGIN_DECLS
 
+/* the averaging window of the Rate property */
+#define AS_TRANSFER_RATE_TAU_US (2 * G_USEC_PER_SEC)
+
 #define AS_TYPE_TRANSFER (as_transfer_get_type())
 G_DECLARE_FINAL_TYPE(AsTransfer, as_transfer, AS, TRANSFER, GObject)
 
@@ -72,5 +75,48 @@ gint64
 as_transfer_get_started_at(AsTransfer *self);
 gint64
 as_transfer_get_started_mono(AsTransfer *self);
+const gchar *
+as_transfer_get_destination(AsTransfer *self);
+void
+as_transfer_set_destination(AsTransfer *self, const gchar *destination);
+guint
+as_transfer_get_files(AsTransfer *self);
+void
+as_transfer_set_files(AsTransfer *self, guint files);
+guint
+as_transfer_get_files_done(AsTransfer *self);
+void
+as_transfer_set_files_done(AsTransfer *self, guint files_done);
+guint
+as_transfer_get_files_failed(AsTransfer *self);
+void
+as_transfer_set_files_failed(AsTransfer *self, guint files_failed);
+guint64
+as_transfer_get_rate(AsTransfer *self);
+gint64
+as_transfer_get_eta(AsTransfer *self);
+guint64
+as_transfer_get_rate_limit(AsTransfer *self);
+void
+as_transfer_set_rate_limit(AsTransfer *self, guint64 bytes_per_second);
+
+/* who can act on a transfer: the send engine installs one; receives have none */
+typedef struct {
+	gboolean (*pause)(gpointer user_data, GError **error);
+	gboolean (*resume)(gpointer user_data, GError **error);
+	gboolean (*cancel)(gpointer user_data, GError **error);
+	gboolean (*set_rate_limit)(gpointer user_data, guint64 bytes_per_second, GError **error);
+} AsTransferControl;
+
+void
+as_transfer_set_control(AsTransfer *self, const AsTransferControl *control, gpointer user_data);
+gboolean
+as_transfer_pause(AsTransfer *self, GError **error);
+gboolean
+as_transfer_resume(AsTransfer *self, GError **error);
+gboolean
+as_transfer_cancel(AsTransfer *self, GError **error);
+gboolean
+as_transfer_request_rate_limit(AsTransfer *self, guint64 bytes_per_second, GError **error);
 
 G_END_DECLS
