@@ -17,6 +17,8 @@ as_config_new(void)
 	self->auth = TRUE;
 	self->ready_fd = -1;
 	self->bus = AS_CONFIG_BUS_SESSION;
+	self->listen = TRUE;
+	self->idle_timeout_s = -1;
 	return self;
 }
 
@@ -104,6 +106,8 @@ typedef struct {
 	gboolean verbose;
 	gboolean session;
 	gboolean no_dbus;
+	gboolean no_listen;
+	gint idle_timeout_s;
 	gint ready_fd;
 } AsConfigArgs;
 
@@ -162,7 +166,24 @@ static const gchar *as_config_known_keys[] = {"bind",
 					      "history-log",
 					      "one-shot",
 					      "verbose",
+					      "listen",
+					      "idle-timeout",
 					      NULL};
+
+static gboolean
+as_config_check_idle_timeout(gint idle_timeout_s, GError **error)
+{
+	if (idle_timeout_s < 0 || idle_timeout_s > AS_CONFIG_IDLE_TIMEOUT_MAX_S) {
+		g_set_error(error,
+			    AS_ERROR,
+			    AS_ERROR_INVALID_ARGUMENT,
+			    "idle-timeout must be 0 (never) to %d seconds, not %d",
+			    AS_CONFIG_IDLE_TIMEOUT_MAX_S,
+			    idle_timeout_s);
+		return FALSE;
+	}
+	return TRUE;
+}
 
 gboolean
 as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GError **error)
@@ -232,6 +253,27 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 		return FALSE;
 	if (!self->verbose && !as_config_key_bool(kf, "verbose", &self->verbose, error))
 		return FALSE;
+	if (self->listen && !as_config_key_bool(kf, "listen", &self->listen, error))
+		return FALSE;
+	if (self->idle_timeout_s < 0 &&
+	    g_key_file_has_key(kf, AS_CONFIG_GROUP, "idle-timeout", NULL)) {
+		gint idle_timeout_s =
+		    g_key_file_get_integer(kf, AS_CONFIG_GROUP, "idle-timeout", &error_local);
+		if (error_local != NULL) {
+			g_set_error(error,
+				    AS_ERROR,
+				    AS_ERROR_INVALID_ARGUMENT,
+				    "config %s: key 'idle-timeout': %s",
+				    path,
+				    error_local->message);
+			return FALSE;
+		}
+		if (!as_config_check_idle_timeout(idle_timeout_s, error)) {
+			g_prefix_error(error, "config %s: ", path);
+			return FALSE;
+		}
+		self->idle_timeout_s = idle_timeout_s;
+	}
 	if (self->auth_token_file == NULL) {
 		tmp = as_config_key_string(kf, "auth-token-file");
 		self->auth_token_file = as_config_expand_path(tmp);
@@ -260,7 +302,7 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 gboolean
 as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 {
-	AsConfigArgs a = {.port = -1, .ready_fd = -1};
+	AsConfigArgs a = {.port = -1, .idle_timeout_s = -1, .ready_fd = -1};
 	g_autoptr(GOptionContext) ctx = NULL;
 	const GOptionEntry entries[] = {
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &a.config, "Read this config file", "PATH"},
@@ -296,6 +338,20 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &a.verbose, "Log more", NULL},
 	    {"session", 0, 0, G_OPTION_ARG_NONE, &a.session, "Own org.aerosync on the session bus (default)", NULL},
 	    {"no-dbus", 0, 0, G_OPTION_ARG_NONE, &a.no_dbus, "Do not use D-Bus", NULL},
+	    {"no-listen",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &a.no_listen,
+	     "Open no HTTP port, serve D-Bus only",
+	     NULL},
+	    {"idle-timeout",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &a.idle_timeout_s,
+	     "With --no-listen, exit after this long with nothing to do (0 = never)",
+	     "SECONDS"},
 	    {"ready-fd",
 	     0,
 	     G_OPTION_FLAG_HIDDEN,
@@ -322,6 +378,11 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "invalid port %d", a.port);
 		goto out;
 	}
+	/* -1 is "not given", anything else out of range is a mistake */
+	if (a.idle_timeout_s != -1 && !as_config_check_idle_timeout(a.idle_timeout_s, error)) {
+		g_prefix_error(error, "--idle-timeout: ");
+		goto out;
+	}
 
 	self->bind = g_steal_pointer(&a.bind);
 	self->port = a.port;
@@ -339,6 +400,8 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 	self->one_shot = a.one_shot;
 	self->verbose = a.verbose;
 	self->bus = a.no_dbus ? AS_CONFIG_BUS_NONE : AS_CONFIG_BUS_SESSION;
+	self->listen = !a.no_listen;
+	self->idle_timeout_s = a.idle_timeout_s;
 	self->ready_fd = a.ready_fd;
 
 	self->config_dir = g_build_filename(g_get_user_config_dir(), "aerosync", NULL);
@@ -395,7 +458,29 @@ as_config_finalize(AsConfig *self, GError **error)
 	}
 	if (self->history_log == NULL)
 		self->history_log = g_build_filename(self->state_dir, "history.jsonl", NULL);
-	if (self->bus == AS_CONFIG_BUS_NONE && self->port == 0 && self->ready_fd < 0)
+	if (self->idle_timeout_s < 0)
+		self->idle_timeout_s = 0;
+	if (!self->listen && self->bus == AS_CONFIG_BUS_NONE) {
+		g_set_error_literal(error,
+				    AS_ERROR,
+				    AS_ERROR_INVALID_ARGUMENT,
+				    "listen=false (--no-listen) and --no-dbus: nothing to serve");
+		return FALSE;
+	}
+	if (!self->listen && self->one_shot) {
+		g_set_error_literal(error,
+				    AS_ERROR,
+				    AS_ERROR_INVALID_ARGUMENT,
+				    "one-shot receives over HTTP, not with listen=false");
+		return FALSE;
+	}
+	/* a receiver must stay reachable: idling out would turn the next sender away */
+	if (self->listen && self->idle_timeout_s > 0) {
+		g_message("idle-timeout only applies with listen=false (--no-listen); ignored");
+		self->idle_timeout_s = 0;
+	}
+	if (self->listen && self->bus == AS_CONFIG_BUS_NONE && self->port == 0 &&
+	    self->ready_fd < 0)
 		g_warning("--port 0 without D-Bus: nobody can learn the port");
 	return TRUE;
 }

@@ -8,6 +8,8 @@ G_BEGIN_DECLS
 #define AS_CONFIG_GROUP		   "daemon"
 #define AS_CONFIG_DEFAULT_MAX_SIZE (100ull * 1024 * 1024 * 1024) /* 100 GiB, as 0.x */
 #define AS_CONFIG_STAGING_MAX_AGE_S (7 * 24 * 3600)
+/* longest accepted idle-timeout: beyond a day an idle exit saves nothing worth having */
+#define AS_CONFIG_IDLE_TIMEOUT_MAX_S (24 * 3600)
 
 typedef enum {
 	AS_CONFIG_BUS_SESSION,
@@ -31,7 +33,9 @@ typedef struct {
 	gboolean one_shot;
 	gboolean verbose;
 	AsConfigBus bus;
-	gint ready_fd; /* writes "port=N\n" when listening; -1 = none */
+	gboolean listen;     /* FALSE with --no-listen: no HTTP port, D-Bus only */
+	gint idle_timeout_s; /* exit after this long idle when not listening; 0 = never */
+	gint ready_fd;	     /* "port=N\n" when ready (0: HTTP off); -1 = none */
 	gchar *config_dir;
 	gchar *state_dir;
 } AsConfig;

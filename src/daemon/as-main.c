@@ -19,14 +19,29 @@
 /* one-shot: how long to wait for replies to be written before exiting */
 #define AS_MAIN_ONE_SHOT_DRAIN_MS 5000
 #define AS_MAIN_POLL_MS		  50
+/* idle exit: how long calls that reached us before the bus name was released may take */
+#define AS_MAIN_IDLE_DRAIN_MS 5000
+
+/* D-Bus traffic as seen by the connection filter, which runs in GDBus's worker thread;
+ * shared (atomic-refcounted) so the filter may outlive the daemon's own reference */
+typedef struct {
+	GMutex mutex;
+	gint64 last_us;	       /* monotonic time of the last call in or reply out */
+	guint calls_in_flight; /* calls received and not yet answered */
+} AsMainBusActivity;
 
 typedef struct {
 	GMainLoop *loop;
 	AsConfig *config;
 	AsEngine *engine;
-	AsHttpServer *http;
+	AsHttpServer *http; /* NULL with listen=false */
 	AsDbusService *dbus;
+	GDBusConnection *connection; /* owned, NULL without a bus */
 	guint bus_owner_id;
+	guint filter_id;
+	AsMainBusActivity *activity; /* (atomic-rc) owned ref, only with an idle timeout */
+	guint idle_id;
+	gint64 idle_drain_deadline_us;
 	gint exit_code;
 	gint64 one_shot_deadline_us;
 	gboolean verbose;
@@ -85,6 +100,160 @@ as_main_transfer_finished_cb(AsEngine *engine, AsTransfer *transfer, gpointer us
 }
 
 static void
+as_main_bus_activity_clear(gpointer data)
+{
+	AsMainBusActivity *activity = data;
+	g_mutex_clear(&activity->mutex);
+}
+
+static void
+as_main_bus_activity_unref(gpointer data)
+{
+	g_atomic_rc_box_release_full(data, as_main_bus_activity_clear);
+}
+
+static AsMainBusActivity *
+as_main_bus_activity_new(void)
+{
+	AsMainBusActivity *activity = g_atomic_rc_box_new0(AsMainBusActivity);
+	g_mutex_init(&activity->mutex);
+	activity->last_us = g_get_monotonic_time();
+	return activity;
+}
+
+static void
+as_main_bus_activity_touch(AsMainBusActivity *activity)
+{
+	g_mutex_lock(&activity->mutex);
+	activity->last_us = g_get_monotonic_time();
+	g_mutex_unlock(&activity->mutex);
+}
+
+/* every call restarts the idle clock, and an unanswered one (an async handler still working)
+ * holds it; runs in the GDBus worker thread, for every message in and out */
+static GDBusMessage *
+as_main_bus_filter_cb(GDBusConnection *connection,
+		      GDBusMessage *message,
+		      gboolean incoming,
+		      gpointer user_data)
+{
+	AsMainBusActivity *activity = user_data;
+	GDBusMessageType type = g_dbus_message_get_message_type(message);
+
+	if (incoming && type == G_DBUS_MESSAGE_TYPE_METHOD_CALL) {
+		gboolean wants_reply = (g_dbus_message_get_flags(message) &
+					G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) == 0;
+		g_mutex_lock(&activity->mutex);
+		activity->last_us = g_get_monotonic_time();
+		if (wants_reply)
+			activity->calls_in_flight++;
+		g_mutex_unlock(&activity->mutex);
+	} else if (!incoming && (type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN ||
+				 type == G_DBUS_MESSAGE_TYPE_ERROR)) {
+		/* everything we send that is a return or an error answers a call we received */
+		g_mutex_lock(&activity->mutex);
+		activity->last_us = g_get_monotonic_time();
+		if (activity->calls_in_flight > 0)
+			activity->calls_in_flight--;
+		g_mutex_unlock(&activity->mutex);
+	}
+	return message;
+}
+
+static guint
+as_main_bus_activity_get_calls_in_flight(AsMainBusActivity *activity, gint64 *last_us)
+{
+	guint calls;
+
+	g_mutex_lock(&activity->mutex);
+	calls = activity->calls_in_flight;
+	if (last_us != NULL)
+		*last_us = activity->last_us;
+	g_mutex_unlock(&activity->mutex);
+	return calls;
+}
+
+static void
+as_main_active_transfers_notify_cb(AsEngine *engine, GParamSpec *pspec, gpointer user_data)
+{
+	AsDaemon *daemon = user_data;
+	/* a transfer starting or ending is activity; while one runs, the idle check waits */
+	as_main_bus_activity_touch(daemon->activity);
+}
+
+static gboolean
+as_main_idle_drain_cb(gpointer user_data)
+{
+	AsDaemon *daemon = user_data;
+	g_autoptr(GError) error = NULL;
+	guint calls = as_main_bus_activity_get_calls_in_flight(daemon->activity, NULL);
+
+	/* a transfer started by a late call is real work: finish it, however long it takes */
+	if (as_engine_get_active_transfers(daemon->engine) > 0)
+		return G_SOURCE_CONTINUE;
+	if (calls > 0 && g_get_monotonic_time() < daemon->idle_drain_deadline_us)
+		return G_SOURCE_CONTINUE;
+	if (calls > 0)
+		g_warning("exiting with %u D-Bus calls unanswered after %d ms", calls,
+			  AS_MAIN_IDLE_DRAIN_MS);
+	/* the replies are queued in the worker thread: make sure they leave before we do */
+	if (!g_dbus_connection_flush_sync(daemon->connection, NULL, &error))
+		g_debug("cannot flush the bus connection: %s", error->message);
+	daemon->idle_id = 0;
+	g_main_loop_quit(daemon->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+as_main_idle_exit(AsDaemon *daemon)
+{
+	g_message("idle for %d s with HTTP off: exiting; the next D-Bus call starts it again",
+		  daemon->config->idle_timeout_s);
+
+	/* release the name first (a synchronous ReleaseName): from then on the bus activates a
+	 * fresh instance for new calls, and the calls that reached this one before the release
+	 * are already counted by the filter, so they can be answered before exiting */
+	g_bus_unown_name(daemon->bus_owner_id);
+	daemon->bus_owner_id = 0;
+	daemon->idle_drain_deadline_us = g_get_monotonic_time() + AS_MAIN_IDLE_DRAIN_MS * 1000;
+	daemon->idle_id = g_timeout_add(AS_MAIN_POLL_MS, as_main_idle_drain_cb, daemon);
+}
+
+static gboolean as_main_idle_check_cb(gpointer user_data);
+
+static void
+as_main_idle_arm(AsDaemon *daemon, gint64 delay_us)
+{
+	guint delay_ms = (guint)((MAX(delay_us, 0) + 999) / 1000);
+	g_clear_handle_id(&daemon->idle_id, g_source_remove);
+	daemon->idle_id = g_timeout_add(MAX(delay_ms, 1), as_main_idle_check_cb, daemon);
+}
+
+static gboolean
+as_main_idle_check_cb(gpointer user_data)
+{
+	AsDaemon *daemon = user_data;
+	gint64 timeout_us = (gint64)daemon->config->idle_timeout_s * G_USEC_PER_SEC;
+	gint64 last_us = 0;
+	gint64 idle_us;
+	guint calls = as_main_bus_activity_get_calls_in_flight(daemon->activity, &last_us);
+
+	daemon->idle_id = 0;
+	/* busy: the end of the work touches the clock, so look again a full period later */
+	if (calls > 0 || as_engine_get_active_transfers(daemon->engine) > 0) {
+		as_main_idle_arm(daemon, timeout_us);
+		return G_SOURCE_REMOVE;
+	}
+	idle_us = g_get_monotonic_time() - last_us;
+	if (idle_us < timeout_us) {
+		as_main_idle_arm(daemon, timeout_us - idle_us);
+		return G_SOURCE_REMOVE;
+	}
+	as_main_idle_exit(daemon);
+	return G_SOURCE_REMOVE;
+}
+
+static void
 as_main_bus_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
 {
 	AsDaemon *daemon = user_data;
@@ -96,15 +265,47 @@ as_main_bus_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer
 }
 
 static void
+as_main_write_ready(AsDaemon *daemon)
+{
+	g_autofree gchar *line = NULL;
+	gssize len;
+
+	if (daemon->config->ready_fd < 0)
+		return;
+	line = g_strdup_printf("port=%u\n",
+			       daemon->http != NULL ? as_http_server_get_port(daemon->http) : 0);
+	len = (gssize)strlen(line);
+	if (write(daemon->config->ready_fd, line, len) != len)
+		g_warning("cannot write to --ready-fd: %s", g_strerror(errno));
+	close(daemon->config->ready_fd);
+	daemon->config->ready_fd = -1;
+}
+
+static void
 as_main_name_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
 {
+	AsDaemon *daemon = user_data;
+
+	/* owning the name is the readiness signal (Type=dbus), so the idle clock starts here */
 	g_info("owns %s on the session bus", name);
+	if (daemon->http == NULL)
+		as_main_write_ready(daemon);
+	if (daemon->activity != NULL) {
+		as_main_bus_activity_touch(daemon->activity);
+		as_main_idle_arm(daemon, (gint64)daemon->config->idle_timeout_s * G_USEC_PER_SEC);
+	}
 }
 
 static void
 as_main_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
 {
 	AsDaemon *daemon = user_data;
+	if (connection == NULL && daemon->http == NULL) {
+		g_message("the session bus went away and HTTP is off: nothing left to serve, "
+			  "exiting");
+		g_main_loop_quit(daemon->loop);
+		return;
+	}
 	if (connection == NULL) {
 		g_message("the session bus went away; continuing with HTTP only");
 		return;
@@ -117,35 +318,42 @@ as_main_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer us
 	g_main_loop_quit(daemon->loop);
 }
 
-static void
-as_main_write_ready(AsDaemon *daemon)
+static gboolean
+as_main_start_dbus(AsDaemon *daemon, GError **error)
 {
-	g_autofree gchar *line = NULL;
-	gssize len;
-
-	if (daemon->config->ready_fd < 0)
-		return;
-	line = g_strdup_printf("port=%u\n", as_http_server_get_port(daemon->http));
-	len = (gssize)strlen(line);
-	if (write(daemon->config->ready_fd, line, len) != len)
-		g_warning("cannot write to --ready-fd: %s", g_strerror(errno));
-	close(daemon->config->ready_fd);
-}
-
-static void
-as_main_start_dbus(AsDaemon *daemon)
-{
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error_local = NULL;
 	g_autoptr(GDBusConnection) connection = NULL;
 
 	if (daemon->config->bus == AS_CONFIG_BUS_NONE)
-		return;
-	connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error);
+		return TRUE;
+	connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error_local);
+	if (connection == NULL && daemon->http == NULL) {
+		g_propagate_prefixed_error(
+			error, g_steal_pointer(&error_local),
+			"HTTP is off (listen=false) and there is no session bus: ");
+		return FALSE;
+	}
 	if (connection == NULL) {
-		g_message("no session bus (%s): continuing with HTTP only, no D-Bus API", error->message);
-		return;
+		g_message("no session bus (%s): continuing with HTTP only, no D-Bus API",
+			  error_local->message);
+		return TRUE;
 	}
 	g_dbus_connection_set_exit_on_close(connection, FALSE);
+	daemon->connection = g_object_ref(connection);
+
+	/* idle exit only where the bus is all we serve: a receiver must stay reachable */
+	if (daemon->http == NULL && daemon->config->idle_timeout_s > 0) {
+		daemon->activity = as_main_bus_activity_new();
+		daemon->filter_id = g_dbus_connection_add_filter(
+			connection, as_main_bus_filter_cb,
+			g_atomic_rc_box_acquire(daemon->activity), as_main_bus_activity_unref);
+		g_signal_connect(daemon->engine, "notify::active-transfers",
+				 G_CALLBACK(as_main_active_transfers_notify_cb), daemon);
+	}
+	/* export the objects before asking for the name: the bus hands a call that activated us to
+	 * the new owner at once, and GDBus answers a call to an object not yet exported with
+	 * UnknownMethod */
+	as_main_bus_acquired_cb(connection, AS_DBUS_NAME, daemon);
 	daemon->bus_owner_id = g_bus_own_name_on_connection(connection,
 							    AS_DBUS_NAME,
 							    G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
@@ -153,7 +361,7 @@ as_main_start_dbus(AsDaemon *daemon)
 							    as_main_name_lost_cb,
 							    daemon,
 							    NULL);
-	as_main_bus_acquired_cb(connection, AS_DBUS_NAME, daemon);
+	return TRUE;
 }
 
 int
@@ -192,13 +400,19 @@ main(int argc, char *argv[])
 	if (removed > 0)
 		g_message("removed %u stale staging entries", removed);
 
-	http = as_http_server_new(engine);
-	if (!as_http_server_listen(http, config->bind, (guint16)config->port, &error)) {
-		g_printerr("aerosyncd: %s\n", error->message);
-		return EXIT_FAILURE;
+	if (config->listen) {
+		http = as_http_server_new(engine);
+		if (!as_http_server_listen(http, config->bind, (guint16)config->port, &error)) {
+			g_printerr("aerosyncd: %s\n", error->message);
+			return EXIT_FAILURE;
+		}
+		daemon.http = http;
+		as_engine_set_http_port(engine, as_http_server_get_port(http));
+	} else {
+		/* GetStatus and /health must not advertise a protocol nobody can reach */
+		const gchar *const no_protocols[] = {NULL};
+		as_engine_set_protocols(engine, no_protocols);
 	}
-	daemon.http = http;
-	as_engine_set_http_port(engine, as_http_server_get_port(http));
 
 	loop = g_main_loop_new(NULL, FALSE);
 	daemon.loop = loop;
@@ -206,24 +420,43 @@ main(int argc, char *argv[])
 	g_unix_signal_add(SIGINT, as_main_quit_cb, &daemon);
 	g_signal_connect(engine, "transfer-finished", G_CALLBACK(as_main_transfer_finished_cb), &daemon);
 
-	as_main_start_dbus(&daemon);
-	g_message("receiving into %s on http://%s:%u (auth %s, tokens: %s)",
-		  config->save_to,
-		  config->bind,
-		  as_http_server_get_port(http),
-		  config->auth ? "on" : "OFF",
-		  as_token_store_get_backend_name(as_engine_get_token_store(engine)));
-	if (config->auth && as_token_store_get_count(as_engine_get_token_store(engine)) == 0 &&
-	    config->auth_token_file == NULL)
-		g_message("no tokens yet: create one with 'aerosyncctl token generate --label NAME'");
-	as_main_write_ready(&daemon);
+	if (!as_main_start_dbus(&daemon, &error)) {
+		g_printerr("aerosyncd: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
+	if (http != NULL) {
+		g_message("receiving into %s on http://%s:%u (auth %s, tokens: %s)",
+			  config->save_to, config->bind, as_http_server_get_port(http),
+			  config->auth ? "on" : "OFF",
+			  as_token_store_get_backend_name(as_engine_get_token_store(engine)));
+		if (config->auth &&
+		    as_token_store_get_count(as_engine_get_token_store(engine)) == 0 &&
+		    config->auth_token_file == NULL)
+			g_message("no tokens yet: create one with "
+				  "'aerosyncctl token generate --label NAME'");
+	} else if (daemon.activity != NULL) {
+		g_message("HTTP is off (listen=false): serving D-Bus only, exiting after %d s idle",
+			  config->idle_timeout_s);
+	} else {
+		g_message("HTTP is off (listen=false): serving D-Bus only");
+	}
+	/* with HTTP off, ready means owning the bus name: see as_main_name_acquired_cb() */
+	if (http != NULL)
+		as_main_write_ready(&daemon);
 
 	g_main_loop_run(loop);
 
-	as_http_server_stop(http);
+	g_clear_handle_id(&daemon.idle_id, g_source_remove);
+	if (http != NULL)
+		as_http_server_stop(http);
 	as_chunk_store_remove_own_temps(as_engine_get_chunk_store(engine));
 	if (daemon.bus_owner_id != 0)
 		g_bus_unown_name(daemon.bus_owner_id);
+	if (daemon.filter_id != 0)
+		g_dbus_connection_remove_filter(daemon.connection, daemon.filter_id);
+	g_signal_handlers_disconnect_by_data(engine, &daemon);
+	g_clear_pointer(&daemon.activity, as_main_bus_activity_unref);
 	g_clear_object(&daemon.dbus);
+	g_clear_object(&daemon.connection);
 	return daemon.exit_code;
 }
