@@ -492,6 +492,8 @@ as_test_daemon_start(AsTestDaemon *self, GError **error)
 	g_ptr_array_add(argv, g_strdup("0"));
 	g_ptr_array_add(argv, g_strdup("--save-to"));
 	g_ptr_array_add(argv, g_strdup(self->save_dir));
+	/* tests never announce themselves on a LAN */
+	g_ptr_array_add(argv, g_strdup("--no-mdns"));
 	g_ptr_array_add(argv, g_strdup("--token-backend"));
 	g_ptr_array_add(argv, g_strdup("file"));
 	g_ptr_array_add(argv, g_strdup("--ready-fd"));
@@ -638,6 +640,14 @@ as_test_daemon_stop(AsTestDaemon *self)
 }
 
 /* SIGKILL: a crash, as far as the daemon's files are concerned */
+/* e.g. SIGHUP to make it reload its configuration */
+void
+as_test_daemon_send_signal(AsTestDaemon *self, gint signum)
+{
+	g_assert_nonnull(self->proc);
+	g_subprocess_send_signal(self->proc, signum);
+}
+
 void
 as_test_daemon_kill(AsTestDaemon *self)
 {

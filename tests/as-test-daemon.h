@@ -42,6 +42,7 @@ void as_test_daemon_set_dbus_address(AsTestDaemon *self, const gchar *address);
 gboolean as_test_daemon_start(AsTestDaemon *self, GError **error);
 gint as_test_daemon_stop(AsTestDaemon *self);
 void as_test_daemon_kill(AsTestDaemon *self);
+void as_test_daemon_send_signal(AsTestDaemon *self, gint signum);
 gboolean as_test_daemon_wait_exit(AsTestDaemon *self, guint timeout_ms, gint *exit_status);
 gboolean as_test_daemon_is_running(AsTestDaemon *self);
 guint64 as_test_daemon_get_rss_kib(AsTestDaemon *self);

@@ -18,6 +18,7 @@ as_config_new(void)
 	self->ready_fd = -1;
 	self->bus = AS_CONFIG_BUS_SESSION;
 	self->listen = TRUE;
+	self->mdns = TRUE;
 	self->idle_timeout_s = -1;
 	return self;
 }
@@ -107,6 +108,7 @@ typedef struct {
 	gboolean session;
 	gboolean no_dbus;
 	gboolean no_listen;
+	gboolean no_mdns;
 	gint idle_timeout_s;
 	gint ready_fd;
 } AsConfigArgs;
@@ -168,6 +170,7 @@ static const gchar *as_config_known_keys[] = {"bind",
 					      "verbose",
 					      "listen",
 					      "idle-timeout",
+					      "mdns",
 					      NULL};
 
 static gboolean
@@ -252,6 +255,8 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 	if (!self->one_shot && !as_config_key_bool(kf, "one-shot", &self->one_shot, error))
 		return FALSE;
 	if (!self->verbose && !as_config_key_bool(kf, "verbose", &self->verbose, error))
+		return FALSE;
+	if (self->mdns && !as_config_key_bool(kf, "mdns", &self->mdns, error))
 		return FALSE;
 	if (self->listen && !as_config_key_bool(kf, "listen", &self->listen, error))
 		return FALSE;
@@ -338,6 +343,13 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &a.verbose, "Log more", NULL},
 	    {"session", 0, 0, G_OPTION_ARG_NONE, &a.session, "Own org.aerosync on the session bus (default)", NULL},
 	    {"no-dbus", 0, 0, G_OPTION_ARG_NONE, &a.no_dbus, "Do not use D-Bus", NULL},
+	    {"no-mdns",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &a.no_mdns,
+	     "Do not publish this receiver on the LAN (mDNS)",
+	     NULL},
 	    {"no-listen",
 	     0,
 	     0,
@@ -401,6 +413,7 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 	self->verbose = a.verbose;
 	self->bus = a.no_dbus ? AS_CONFIG_BUS_NONE : AS_CONFIG_BUS_SESSION;
 	self->listen = !a.no_listen;
+	self->mdns = !a.no_mdns;
 	self->idle_timeout_s = a.idle_timeout_s;
 	self->ready_fd = a.ready_fd;
 

@@ -34,6 +34,7 @@ typedef struct {
 	gboolean verbose;
 	AsConfigBus bus;
 	gboolean listen;     /* FALSE with --no-listen: no HTTP port, D-Bus only */
+	gboolean mdns;	     /* FALSE with --no-mdns: not published with Avahi */
 	gint idle_timeout_s; /* exit after this long idle when not listening; 0 = never */
 	gint ready_fd;	     /* "port=N\n" when ready (0: HTTP off); -1 = none */
 	gchar *config_dir;

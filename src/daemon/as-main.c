@@ -15,6 +15,9 @@
 #include "as-error.h"
 #include "as-http-server.h"
 #include "as-keys.h"
+#if HAVE_MDNS
+#include "as-mdns-publisher.h"
+#endif
 
 /* one-shot: how long to wait for replies to be written before exiting */
 #define AS_MAIN_ONE_SHOT_DRAIN_MS 5000
@@ -35,6 +38,9 @@ typedef struct {
 	AsConfig *config;
 	AsEngine *engine;
 	AsHttpServer *http; /* NULL with listen=false */
+#if HAVE_MDNS
+	AsMdnsPublisher *mdns; /* owned, NULL when not published */
+#endif
 	AsDbusService *dbus;
 	GDBusConnection *connection; /* owned, NULL without a bus */
 	guint bus_owner_id;
@@ -63,6 +69,52 @@ as_main_log_writer_cb(GLogLevelFlags log_level, const GLogField *fields, gsize n
 		}
 	}
 	return g_log_writer_default(log_level, fields, n_fields, user_data);
+}
+
+#if HAVE_MDNS
+/* the TXT record follows the auth setting across reloads */
+static GHashTable *
+as_main_mdns_txt(AsDaemon *daemon)
+{
+	return as_mdns_publisher_txt_new(TRUE, daemon->config->auth, 0, NULL);
+}
+
+static void
+as_main_reloaded_cb(AsEngine *engine, gpointer user_data)
+{
+	AsDaemon *daemon = user_data;
+	g_autoptr(GHashTable) txt = NULL;
+
+	if (daemon->mdns == NULL)
+		return;
+	txt = as_main_mdns_txt(daemon);
+	as_mdns_publisher_update_txt(daemon->mdns, txt);
+}
+
+static void
+as_main_start_mdns(AsDaemon *daemon)
+{
+	g_autoptr(GHashTable) txt = NULL;
+
+	if (daemon->http == NULL || !daemon->config->mdns)
+		return;
+	txt = as_main_mdns_txt(daemon);
+	daemon->mdns = as_mdns_publisher_new(NULL, as_http_server_get_port(daemon->http), txt);
+	as_mdns_publisher_start(daemon->mdns);
+	g_signal_connect(daemon->engine, "reloaded", G_CALLBACK(as_main_reloaded_cb), daemon);
+}
+#endif
+
+/* SIGHUP: the same as Manager1.Reload; a bad config leaves the running one in force */
+static gboolean
+as_main_reload_cb(gpointer user_data)
+{
+	AsDaemon *daemon = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (!as_engine_reload(daemon->engine, NULL, NULL, &error))
+		g_warning("reload refused, the configuration in force stays: %s", error->message);
+	return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -375,6 +427,9 @@ main(int argc, char *argv[])
 	g_autoptr(AsHttpServer) http = NULL;
 	guint removed;
 
+	/* the command line is parsed again on every reload */
+	g_auto(GStrv) argv_copy = g_strdupv(argv);
+
 	setlocale(LC_ALL, "");
 	g_set_prgname("aerosyncd");
 	g_log_set_writer_func(as_main_log_writer_cb, &daemon, NULL);
@@ -394,6 +449,7 @@ main(int argc, char *argv[])
 		return EXIT_FAILURE;
 	}
 	daemon.engine = engine;
+	as_engine_set_argv(engine, (const gchar *const *)argv_copy);
 	removed = as_chunk_store_cleanup_stale(as_engine_get_chunk_store(engine), AS_CONFIG_STAGING_MAX_AGE_S);
 	/* single uploads cannot resume: partial ones of a dead process are garbage */
 	removed += as_chunk_store_cleanup_temps(as_engine_get_chunk_store(engine));
@@ -418,6 +474,7 @@ main(int argc, char *argv[])
 	daemon.loop = loop;
 	g_unix_signal_add(SIGTERM, as_main_quit_cb, &daemon);
 	g_unix_signal_add(SIGINT, as_main_quit_cb, &daemon);
+	g_unix_signal_add(SIGHUP, as_main_reload_cb, &daemon);
 	g_signal_connect(engine, "transfer-finished", G_CALLBACK(as_main_transfer_finished_cb), &daemon);
 
 	if (!as_main_start_dbus(&daemon, &error)) {
@@ -440,6 +497,9 @@ main(int argc, char *argv[])
 	} else {
 		g_message("HTTP is off (listen=false): serving D-Bus only");
 	}
+#if HAVE_MDNS
+	as_main_start_mdns(&daemon);
+#endif
 	/* with HTTP off, ready means owning the bus name: see as_main_name_acquired_cb() */
 	if (http != NULL)
 		as_main_write_ready(&daemon);
@@ -458,5 +518,10 @@ main(int argc, char *argv[])
 	g_clear_pointer(&daemon.activity, as_main_bus_activity_unref);
 	g_clear_object(&daemon.dbus);
 	g_clear_object(&daemon.connection);
+#if HAVE_MDNS
+	if (daemon.mdns != NULL)
+		as_mdns_publisher_stop(daemon.mdns);
+	g_clear_object(&daemon.mdns);
+#endif
 	return daemon.exit_code;
 }
