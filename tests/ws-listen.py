@@ -43,9 +43,16 @@ async def listen(args):
         headers["Authorization"] = "Bearer " + args.token
     try:
         # a refused handshake leaves the HTTP connection open: do not wait 10 s for it to close
-        conn = await websockets.connect(
-            args.url, extra_headers=headers, open_timeout=args.timeout, close_timeout=1
-        )
+        try:
+            conn = await websockets.connect(
+                args.url, extra_headers=headers, open_timeout=args.timeout, close_timeout=1
+            )
+        except OSError:
+            # a socket-level failure on a loaded machine: one more try, then report it
+            await asyncio.sleep(0.5)
+            conn = await websockets.connect(
+                args.url, extra_headers=headers, open_timeout=args.timeout, close_timeout=1
+            )
     except websockets.exceptions.InvalidStatusCode as exc:
         print("REFUSED %d" % exc.status_code, flush=True)
         return 3
@@ -79,6 +86,10 @@ async def main():
     except asyncio.TimeoutError:
         print("TIMEOUT", flush=True)
         return 2
+    except Exception as exc:  # pylint: disable=broad-except
+        # on stdout, so the test's assertion shows why instead of an empty line
+        print("ERROR %s: %s" % (type(exc).__name__, exc), flush=True)
+        return 5
 
 
 if __name__ == "__main__":
