@@ -115,15 +115,75 @@ as_http_pump_read_full(GInputStream *in, guint8 *buf, gsize want, GError **error
 	return (gssize)got;
 }
 
+/*
+ * Hashing runs beside reading and writing: the pump thread reads a block and writes it
+ * while a hash thread digests the same block (both only read it), so SHA-256 costs no wall
+ * time while a core is free. A small ring of blocks bounds the memory.
+ */
+#define AS_HTTP_PUMP_RING 4
+
+typedef struct {
+	GAsyncQueue *to_hash; /* blocks in stream order; the ring's end marker last */
+	GAsyncQueue *free;    /* blocks hashed and free for reuse */
+	AsSha256 *sha;
+	GThread *thread;
+} AsHttpPumpHasher;
+
+typedef struct {
+	guint8 *data;
+	gsize len;
+} AsHttpPumpBlock;
+
+static AsHttpPumpBlock as_http_pump_end_marker;
+
+static gpointer
+as_http_pump_hash_thread_cb(gpointer user_data)
+{
+	AsHttpPumpHasher *hasher = user_data;
+	for (;;) {
+		AsHttpPumpBlock *block = g_async_queue_pop(hasher->to_hash);
+		if (block == &as_http_pump_end_marker)
+			break;
+		as_sha256_update(hasher->sha, block->data, block->len);
+		g_async_queue_push(hasher->free, block);
+	}
+	return NULL;
+}
+
+static void
+as_http_pump_block_free(gpointer data)
+{
+	AsHttpPumpBlock *block = data;
+	g_free(block->data);
+	g_free(block);
+}
+
+/* waits for the hash thread and frees every block; returns the digest or NULL */
+static gchar *
+as_http_pump_hasher_finish(AsHttpPumpHasher *hasher, gboolean want_digest)
+{
+	gchar *hex = NULL;
+
+	g_async_queue_push(hasher->to_hash, &as_http_pump_end_marker);
+	g_thread_join(hasher->thread);
+	if (want_digest)
+		hex = as_sha256_finish_hex(hasher->sha);
+	as_sha256_free(hasher->sha);
+	g_async_queue_unref(hasher->to_hash);
+	g_async_queue_unref(hasher->free);
+	return hex;
+}
+
 static void
 as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
 	AsHttpPump *self = task_data;
 	GInputStream *in = g_io_stream_get_input_stream(self->stream);
 	GOutputStream *out = g_io_stream_get_output_stream(self->stream);
-	g_autofree guint8 *buf = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
-	g_autoptr(AsSha256) sha = self->hash ? as_sha256_new() : NULL;
+	AsHttpPumpHasher hasher = {0};
 	g_autoptr(GError) error = NULL;
+	g_autofree guint8 *plain = NULL;
+	guint allocated = 0;
 	guint64 done = 0;
 
 	if (self->expect_continue) {
@@ -133,10 +193,37 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 			return;
 		}
 	}
+	if (self->hash) {
+		hasher.to_hash = g_async_queue_new();
+		hasher.free = g_async_queue_new_full(as_http_pump_block_free);
+		hasher.sha = as_sha256_new();
+		hasher.thread = g_thread_new("pump-sha256", as_http_pump_hash_thread_cb, &hasher);
+	} else {
+		plain = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
+	}
+
 	while (done < self->length) {
 		gsize want = (gsize)MIN(self->length - done, AS_HTTP_PUMP_BLOCK_SIZE);
-		gssize n = as_http_pump_read_full(in, buf, want, &error);
+		AsHttpPumpBlock *block = NULL;
+		guint8 *buf = plain;
+		gssize n;
+
+		if (self->hash) {
+			/* a fresh block while the ring is not full, else wait for one to be hashed */
+			if (allocated < AS_HTTP_PUMP_RING) {
+				block = g_new0(AsHttpPumpBlock, 1);
+				block->data = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
+				allocated++;
+			} else {
+				block = g_async_queue_pop(hasher.free);
+			}
+			buf = block->data;
+		}
+		n = as_http_pump_read_full(in, buf, want, &error);
 		if (n < 0) {
+			if (block != NULL)
+				as_http_pump_block_free(block);
+			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
 			if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
 				g_task_return_new_error(task,
 							AS_ERROR,
@@ -156,14 +243,18 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 							error->message);
 			return;
 		}
-		if (sha != NULL)
-			as_sha256_update(sha, buf, (gsize)n);
+		if (block != NULL) {
+			block->len = (gsize)n;
+			g_async_queue_push(hasher.to_hash, block);
+		}
 		if (!as_http_pump_pwrite_all(self->fd, buf, (gsize)n, self->offset + done, &error)) {
 			/* read and drop the rest so the sender sees our answer, not a reset */
+			g_autofree guint8 *drain = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
 			guint64 left = self->length - done - (guint64)n;
+			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
 			while (left > 0) {
 				gssize m = g_input_stream_read(in,
-							       buf,
+							       drain,
 							       (gsize)MIN(left, AS_HTTP_PUMP_BLOCK_SIZE),
 							       NULL,
 							       NULL);
@@ -177,6 +268,7 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 		done += (guint64)n;
 		__atomic_store_n(&self->bytes_done, done, __ATOMIC_RELAXED);
 		if ((gsize)n < want) {
+			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
 			g_task_return_new_error(task,
 						AS_ERROR,
 						AS_ERROR_IO,
@@ -187,7 +279,9 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 			return;
 		}
 	}
-	g_task_return_pointer(task, sha != NULL ? as_sha256_finish_hex(sha) : g_strdup(""), g_free);
+	g_task_return_pointer(task,
+			      self->hash ? as_http_pump_hasher_finish(&hasher, TRUE) : g_strdup(""),
+			      g_free);
 }
 
 static gboolean
