@@ -8,6 +8,7 @@
 #include "as-error.h"
 #include "as-history.h"
 #include "as-keys.h"
+#include "as-sender.h"
 #include "as-token.h"
 
 #define AS_DBUS_HISTORY_DEFAULT_LIMIT 20
@@ -21,6 +22,7 @@ struct _AsDbusService {
 	AsDbusManager1 *manager;		  /* owned skeleton */
 	GDBusObjectManagerServer *object_manager; /* owned */
 	GHashTable *objects;			  /* AsTransfer* -> AsDbusObjectSkeleton* */
+	AsSender *sender;			  /* owned ref, nullable: Send() */
 };
 
 G_DEFINE_TYPE(AsDbusService, as_dbus_service, G_TYPE_OBJECT)
@@ -229,6 +231,50 @@ as_dbus_handle_revoke_token_cb(AsDbusManager1 *manager,
 }
 
 static void
+as_dbus_send_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = G_DBUS_METHOD_INVOCATION(user_data);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *id = as_sender_send_finish(AS_SENDER(source), res, &error);
+	g_autofree gchar *path = NULL;
+
+	if (id == NULL) {
+		as_dbus_return_error(invocation, g_steal_pointer(&error));
+		return;
+	}
+	/* the transfer object was exported when the job registered it with the engine */
+	path = as_dbus_service_transfer_path(id);
+	g_dbus_method_invocation_return_value(invocation, g_variant_new("(o)", path));
+}
+
+static gboolean
+as_dbus_handle_send_cb(AsDbusManager1 *manager,
+		       GDBusMethodInvocation *invocation,
+		       const gchar *const *paths,
+		       const gchar *destination,
+		       GVariant *options,
+		       gpointer user_data)
+{
+	AsDbusService *self = AS_DBUS_SERVICE(user_data);
+
+	if (self->sender == NULL) {
+		g_dbus_method_invocation_return_error_literal(invocation,
+							      AS_ERROR,
+							      AS_ERROR_NOT_SUPPORTED,
+							      "this daemon does not send");
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	as_sender_send_async(self->sender,
+			     paths,
+			     destination,
+			     options,
+			     NULL,
+			     as_dbus_send_done_cb,
+			     g_object_ref(invocation));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 as_dbus_reloaded_cb(AsEngine *engine, gpointer user_data)
 {
 	AsDbusService *self = AS_DBUS_SERVICE(user_data);
@@ -418,6 +464,7 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 	g_signal_connect(self->manager, "handle-list-tokens", G_CALLBACK(as_dbus_handle_list_tokens_cb), self);
 	g_signal_connect(self->manager, "handle-revoke-token", G_CALLBACK(as_dbus_handle_revoke_token_cb), self);
 	g_signal_connect(self->manager, "handle-reload", G_CALLBACK(as_dbus_handle_reload_cb), self);
+	g_signal_connect(self->manager, "handle-send", G_CALLBACK(as_dbus_handle_send_cb), self);
 
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->manager),
 					      connection,
@@ -444,6 +491,19 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 	return TRUE;
 }
 
+/**
+ * as_dbus_service_set_sender:
+ * @sender: (nullable): what Manager1.Send() hands sends to
+ *
+ * Without a sender, Send() fails with org.aerosync.Error.NotSupported.
+ **/
+void
+as_dbus_service_set_sender(AsDbusService *self, AsSender *sender)
+{
+	g_return_if_fail(AS_IS_DBUS_SERVICE(self));
+	g_set_object(&self->sender, sender);
+}
+
 AsDbusService *
 as_dbus_service_new(AsEngine *engine)
 {
@@ -461,6 +521,7 @@ as_dbus_service_dispose(GObject *object)
 	g_clear_object(&self->manager);
 	g_clear_object(&self->object_manager);
 	g_clear_object(&self->connection);
+	g_clear_object(&self->sender);
 	g_clear_object(&self->engine);
 	G_OBJECT_CLASS(as_dbus_service_parent_class)->dispose(object);
 }

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "as-engine.h"
+#include "as-sender.h"
 
 G_BEGIN_DECLS
 
@@ -12,6 +13,8 @@ G_DECLARE_FINAL_TYPE(AsDbusService, as_dbus_service, AS, DBUS_SERVICE, GObject)
 
 AsDbusService *
 as_dbus_service_new(AsEngine *engine);
+void
+as_dbus_service_set_sender(AsDbusService *self, AsSender *sender);
 gboolean
 as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError **error);
 gchar *

@@ -312,6 +312,295 @@ as_engine_record_failure(AsEngine *self,
 	as_engine_emit_event(self, event);
 }
 
+/* -------- the send side: transfers started through Send() -------- */
+
+/**
+ * as_engine_send_begin:
+ * @id: the transfer id
+ * @destination: where it goes, as given to Send()
+ * @peer: the receiver's `host:port`
+ * @protocol: e.g. "http"
+ * @filename: what the transfer is called until a file is under way
+ *
+ * Registers an outgoing transfer in state `queued`; it appears on the bus at once.
+ *
+ * Returns: (transfer none): the transfer, owned by the engine
+ **/
+AsTransfer *
+as_engine_send_begin(AsEngine *self,
+		     const gchar *id,
+		     const gchar *destination,
+		     const gchar *peer,
+		     const gchar *protocol,
+		     const gchar *filename)
+{
+	g_autoptr(JsonObject) event = json_object_new();
+	AsTransfer *old;
+	AsTransfer *transfer;
+
+	g_return_val_if_fail(AS_IS_ENGINE(self), NULL);
+	g_return_val_if_fail(id != NULL, NULL);
+
+	old = g_hash_table_lookup(self->transfers, id);
+	if (old != NULL) {
+		g_hash_table_steal(self->transfers, id);
+		g_signal_emit(self, signals[SIGNAL_TRANSFER_REMOVED], 0, old);
+		g_object_unref(old);
+	}
+	transfer = as_transfer_new(id, "send", protocol, filename, peer, 0);
+	as_transfer_set_state(transfer, AS_TRANSFER_STATE_QUEUED);
+	as_transfer_set_destination(transfer, destination);
+	as_transfer_set_files(transfer, 0);
+	g_object_set_data(G_OBJECT(transfer), "as-engine", self);
+	g_hash_table_insert(self->transfers, g_strdup(id), transfer);
+	g_signal_emit(self, signals[SIGNAL_TRANSFER_ADDED], 0, transfer);
+	as_engine_notify_counts(self);
+
+	json_object_set_string_member(event, "event", "transfer_started");
+	json_object_set_string_member(event, "id", id);
+	json_object_set_string_member(event, "direction", "send");
+	json_object_set_string_member(event, "filename", filename);
+	json_object_set_string_member(event, "destination", destination);
+	json_object_set_string_member(event, "protocol", protocol);
+	as_engine_emit_event(self, event);
+	return transfer;
+}
+
+/**
+ * as_engine_send_progress:
+ * @force: update even if the last update was less than %AS_ENGINE_PROGRESS_INTERVAL_US ago
+ *
+ * Moves BytesDone (and with it Rate and Eta), at most about ten times a second.
+ **/
+void
+as_engine_send_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done, gboolean force)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 last = GPOINTER_TO_SIZE(g_hash_table_lookup(self->progress_stamp_us, transfer));
+	g_autoptr(JsonObject) event = NULL;
+
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
+		return;
+	if (!force && now - last < AS_ENGINE_PROGRESS_INTERVAL_US)
+		return;
+	g_hash_table_insert(self->progress_stamp_us, transfer, GSIZE_TO_POINTER(now));
+	if (as_transfer_get_bytes_done(transfer) == bytes_done)
+		return;
+	as_transfer_set_bytes_done(transfer, bytes_done);
+
+	event = json_object_new();
+	json_object_set_string_member(event, "event", "progress");
+	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
+	json_object_set_string_member(event, "direction", "send");
+	json_object_set_string_member(event, "filename", as_transfer_get_filename(transfer));
+	json_object_set_int_member(event, "bytes", (gint64)bytes_done);
+	json_object_set_int_member(event, "total", (gint64)as_transfer_get_bytes_total(transfer));
+	as_engine_emit_event(self, event);
+}
+
+/**
+ * as_engine_send_file_done:
+ * @result: how one file of the transfer ended
+ *
+ * Writes the file's history line (0.x shape, direction "send") and audit entry, counts it in
+ * the metrics and tells /ws subscribers with a `completed` or `failed` event.
+ **/
+void
+as_engine_send_file_done(AsEngine *self, AsTransfer *transfer, const AsEngineSendResult *result)
+{
+	g_autoptr(JsonObject) history = NULL;
+	g_autoptr(JsonObject) audit = NULL;
+	g_autoptr(JsonObject) event = json_object_new();
+	g_autoptr(GError) error_local = NULL;
+	gboolean success = result->error == NULL;
+	AsHistoryRecord rec = {
+	    .id = result->id,
+	    .filename = result->filename,
+	    .saved_path = result->saved_path,
+	    .size = result->size,
+	    .sha256 = result->sha256,
+	    .remote_ip = as_transfer_get_peer(transfer),
+	    .protocol = result->protocol,
+	    .direction = "send",
+	    .completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
+	    .duration_ms = result->duration_ms,
+	    .success = success,
+	    .error = result->error,
+	};
+
+	g_return_if_fail(AS_IS_ENGINE(self));
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+
+	history = as_history_record_to_json(&rec);
+	if (!as_jsonl_log_append(self->history, history, &error_local))
+		g_warning("cannot write the history: %s", error_local->message);
+	audit = as_audit_entry_new(success ? AS_AUDIT_TRANSFER_COMPLETED : AS_AUDIT_TRANSFER_FAILED,
+				   "send",
+				   result->protocol,
+				   result->filename,
+				   result->size,
+				   result->sha256,
+				   as_transfer_get_peer(transfer),
+				   result->error);
+	as_engine_audit(self, audit);
+	if (success)
+		as_metrics_file_sent(self->metrics, result->protocol, result->size);
+	else
+		as_metrics_send_error(self->metrics);
+
+	json_object_set_string_member(event, "event", success ? "completed" : "failed");
+	json_object_set_string_member(event, "id", result->id);
+	json_object_set_string_member(event, "transfer_id", as_transfer_get_id(transfer));
+	json_object_set_string_member(event, "direction", "send");
+	json_object_set_string_member(event, "filename", result->filename);
+	json_object_set_int_member(event, "size", (gint64)result->size);
+	json_object_set_string_member(event, "peer", as_transfer_get_peer(transfer));
+	if (result->sha256 != NULL)
+		json_object_set_string_member(event, "sha256", result->sha256);
+	if (result->saved_path != NULL)
+		json_object_set_string_member(event, "saved_path", result->saved_path);
+	if (!success)
+		json_object_set_string_member(event, "reason", result->error);
+	as_engine_emit_event(self, event);
+	if (success)
+		g_info("sent %s (%" G_GUINT64_FORMAT " bytes) sha256=%s to %s",
+		       result->filename,
+		       result->size,
+		       result->sha256 != NULL ? result->sha256 : "unverified",
+		       as_transfer_get_peer(transfer));
+	else
+		g_message("sending %s to %s failed: %s",
+			  result->filename,
+			  as_transfer_get_peer(transfer),
+			  result->error);
+}
+
+/* the transfer as one history line, for an end no file line tells of */
+static void
+as_engine_send_history_line(AsEngine *self, AsTransfer *transfer, const gchar *reason)
+{
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gint64 duration_us = g_get_monotonic_time() - as_transfer_get_started_mono(transfer);
+	AsHistoryRecord rec = {
+	    .id = as_transfer_get_id(transfer),
+	    .filename = as_transfer_get_filename(transfer),
+	    .size = as_transfer_get_bytes_done(transfer),
+	    .remote_ip = as_transfer_get_peer(transfer),
+	    .protocol = as_transfer_get_protocol(transfer),
+	    .direction = "send",
+	    .completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
+	    .duration_ms = (guint64)MAX(duration_us, 0) / 1000,
+	    .success = FALSE,
+	    .error = reason,
+	};
+
+	obj = as_history_record_to_json(&rec);
+	if (!as_jsonl_log_append(self->history, obj, &error_local))
+		g_warning("cannot write the history: %s", error_local->message);
+}
+
+/**
+ * as_engine_send_completed:
+ *
+ * Ends a send whose every file the receiver confirmed.
+ **/
+void
+as_engine_send_completed(AsEngine *self, AsTransfer *transfer)
+{
+	g_return_if_fail(AS_IS_ENGINE(self));
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
+		return;
+
+	as_transfer_set_bytes_done(transfer, as_transfer_get_bytes_total(transfer));
+	as_transfer_set_state(transfer, AS_TRANSFER_STATE_COMPLETED);
+	g_message("sent %u files (%" G_GUINT64_FORMAT " bytes) to %s",
+		  as_transfer_get_files_done(transfer),
+		  as_transfer_get_bytes_total(transfer),
+		  as_transfer_get_peer(transfer));
+	as_engine_finish(self, transfer);
+}
+
+/**
+ * as_engine_send_failed:
+ * @reason: what went wrong, one line for people
+ * @write_history: also write a history line for the transfer as a whole, when no file line
+ *   tells of the failure (e.g. the receiver could not be reached)
+ *
+ * Ends a send in state `failed`.
+ **/
+void
+as_engine_send_failed(AsEngine *self,
+		      AsTransfer *transfer,
+		      const gchar *reason,
+		      gboolean write_history)
+{
+	g_autoptr(JsonObject) audit = NULL;
+	g_autoptr(JsonObject) event = json_object_new();
+
+	g_return_if_fail(AS_IS_ENGINE(self));
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
+		return;
+
+	as_transfer_set_error(transfer, reason);
+	as_transfer_set_state(transfer, AS_TRANSFER_STATE_FAILED);
+	if (write_history) {
+		as_metrics_send_error(self->metrics);
+		as_engine_send_history_line(self, transfer, reason);
+	}
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
+				   "send",
+				   as_transfer_get_protocol(transfer),
+				   as_transfer_get_filename(transfer),
+				   as_transfer_get_bytes_done(transfer),
+				   NULL,
+				   as_transfer_get_peer(transfer),
+				   reason);
+	as_engine_audit(self, audit);
+	json_object_set_string_member(event, "event", "failed");
+	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
+	json_object_set_string_member(event, "direction", "send");
+	json_object_set_string_member(event, "filename", as_transfer_get_filename(transfer));
+	json_object_set_string_member(event, "reason", reason);
+	as_engine_emit_event(self, event);
+	g_message("sending to %s failed: %s", as_transfer_get_peer(transfer), reason);
+	as_engine_finish(self, transfer);
+}
+
+/**
+ * as_engine_send_cancelled:
+ *
+ * Ends a send the user cancelled, with one history line and one audit entry saying so.
+ **/
+void
+as_engine_send_cancelled(AsEngine *self, AsTransfer *transfer)
+{
+	g_autoptr(JsonObject) audit = NULL;
+	const gchar *reason = "cancelled";
+
+	g_return_if_fail(AS_IS_ENGINE(self));
+	g_return_if_fail(AS_IS_TRANSFER(transfer));
+	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
+		return;
+
+	as_transfer_set_state(transfer, AS_TRANSFER_STATE_CANCELLED);
+	as_engine_send_history_line(self, transfer, reason);
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
+				   "send",
+				   as_transfer_get_protocol(transfer),
+				   as_transfer_get_filename(transfer),
+				   as_transfer_get_bytes_done(transfer),
+				   NULL,
+				   as_transfer_get_peer(transfer),
+				   reason);
+	as_engine_audit(self, audit);
+	g_message("sending to %s cancelled", as_transfer_get_peer(transfer));
+	as_engine_finish(self, transfer);
+}
+
 gboolean
 as_engine_check_token(AsEngine *self,
 		      const gchar *token,

@@ -86,6 +86,39 @@ as_engine_record_failure(AsEngine *self,
 			 const gchar *peer,
 			 const gchar *reason);
 
+/* one file of a send, as it ends up in the history, the audit log and /ws */
+typedef struct {
+	const gchar *id;	 /* unique per file, e.g. the chunked upload's task id */
+	const gchar *filename;	 /* relative name as sent */
+	const gchar *protocol;	 /* "http", "http-chunk" or "http-batch" */
+	const gchar *sha256;	 /* nullable */
+	const gchar *saved_path; /* nullable: where the receiver put it */
+	guint64 size;
+	guint64 duration_ms;
+	const gchar *error; /* NULL on success */
+} AsEngineSendResult;
+
+AsTransfer *
+as_engine_send_begin(AsEngine *self,
+		     const gchar *id,
+		     const gchar *destination,
+		     const gchar *peer,
+		     const gchar *protocol,
+		     const gchar *filename);
+void
+as_engine_send_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done, gboolean force);
+void
+as_engine_send_file_done(AsEngine *self, AsTransfer *transfer, const AsEngineSendResult *result);
+void
+as_engine_send_completed(AsEngine *self, AsTransfer *transfer);
+void
+as_engine_send_failed(AsEngine *self,
+		      AsTransfer *transfer,
+		      const gchar *reason,
+		      gboolean write_history);
+void
+as_engine_send_cancelled(AsEngine *self, AsTransfer *transfer);
+
 gchar *
 as_engine_route(AsEngine *self, const gchar *rel_path, const gchar *tag, const gchar *peer);
 void

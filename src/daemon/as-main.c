@@ -15,6 +15,7 @@
 #include "as-error.h"
 #include "as-http-server.h"
 #include "as-keys.h"
+#include "as-sender.h"
 #if HAVE_MDNS
 #include "as-mdns-publisher.h"
 #endif
@@ -42,6 +43,7 @@ typedef struct {
 	AsMdnsPublisher *mdns; /* owned, NULL when not published */
 #endif
 	AsDbusService *dbus;
+	AsSender *sender; /* owned: Send() and the resumed sends */
 	GDBusConnection *connection; /* owned, NULL without a bus */
 	guint bus_owner_id;
 	guint filter_id;
@@ -312,6 +314,7 @@ as_main_bus_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer
 	g_autoptr(GError) error = NULL;
 
 	daemon->dbus = as_dbus_service_new(daemon->engine);
+	as_dbus_service_set_sender(daemon->dbus, daemon->sender);
 	if (!as_dbus_service_start(daemon->dbus, connection, &error))
 		g_warning("cannot export the D-Bus API: %s", error->message);
 }
@@ -470,6 +473,9 @@ main(int argc, char *argv[])
 		as_engine_set_protocols(engine, no_protocols);
 	}
 
+	/* sends live in the daemon: unfinished ones of an earlier run go on below */
+	daemon.sender = as_sender_new(engine, 0);
+
 	loop = g_main_loop_new(NULL, FALSE);
 	daemon.loop = loop;
 	g_unix_signal_add(SIGTERM, as_main_quit_cb, &daemon);
@@ -504,7 +510,12 @@ main(int argc, char *argv[])
 	if (http != NULL)
 		as_main_write_ready(&daemon);
 
+	as_sender_resume_all(daemon.sender);
+
 	g_main_loop_run(loop);
+
+	/* unfinished sends keep their resume records and go on at the next start */
+	as_sender_shutdown(daemon.sender);
 
 	g_clear_handle_id(&daemon.idle_id, g_source_remove);
 	if (http != NULL)
@@ -517,6 +528,7 @@ main(int argc, char *argv[])
 	g_signal_handlers_disconnect_by_data(engine, &daemon);
 	g_clear_pointer(&daemon.activity, as_main_bus_activity_unref);
 	g_clear_object(&daemon.dbus);
+	g_clear_object(&daemon.sender);
 	g_clear_object(&daemon.connection);
 #if HAVE_MDNS
 	if (daemon.mdns != NULL)
