@@ -375,7 +375,7 @@ as_ctl_test_usage(AsCtlFixture *fixture, gconstpointer user_data)
 		{"token", "revoke", NULL},
 		{"token", "revoke", "abcd", "extra", NULL},
 		{"token", "revoke", "a", NULL},
-		{"status", "extra", NULL},
+		{"status", "a", "b", NULL},
 		{"status", "--limit", "3", NULL},
 		{"token", "generate", "--expires", "7x", NULL},
 		{"token", "generate", "--expires", "0", NULL},

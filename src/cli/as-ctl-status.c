@@ -4,8 +4,14 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <libsoup/soup.h>
+#include <string.h>
 
 #include "as-ctl.h"
+
+/* 'status HOST': /health is small, a bigger reply is not an AeroSync receiver's */
+#define AS_CTL_HEALTH_REPLY_MAX (64 * 1024)
+#define AS_CTL_HEALTH_TIMEOUT_S 5
 
 static void
 as_ctl_status_print_json(AsCtl *self, GVariant *status, const gchar *token_backend)
@@ -125,14 +131,284 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 	}
 }
 
+/* 'status HOST[:PORT]': GET /health of a receiver over HTTP, no D-Bus */
+
+/* the /health URL of HOST[:PORT] or of an http:// or https:// URL */
+static gchar *
+as_ctl_status_health_url(const gchar *address, gchar **display, GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autofree gchar *base = NULL;
+	gint port;
+
+	if (g_str_has_prefix(address, "http://") || g_str_has_prefix(address, "https://"))
+		base = g_strdup(address);
+	else if (strstr(address, "://") == NULL && address[0] != '\0')
+		base = g_strdup_printf("http://%s", address);
+	if (base != NULL)
+		uri = g_uri_parse(base, G_URI_FLAGS_NONE, NULL);
+	if (uri == NULL || g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0') {
+		g_autofree gchar *safe = as_ctl_sanitize_text(address);
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_USAGE,
+			    /* TRANSLATORS: %s is what the user typed */
+			    _("invalid address '%s': give HOST, HOST:PORT or an http:// or "
+			      "https:// URL (see 'aerosyncctl help status')"),
+			    safe);
+		return NULL;
+	}
+	port = g_uri_get_port(uri);
+	if (port <= 0 && strstr(address, "://") == NULL)
+		port = AS_CTL_DEFAULT_PORT;
+	if (port <= 0)
+		port = g_str_has_prefix(address, "https://") ? 443 : 80;
+	*display = g_strdup_printf(strchr(g_uri_get_host(uri), ':') != NULL ? "[%s]:%d" : "%s:%d",
+				   g_uri_get_host(uri), port);
+	return g_uri_join(G_URI_FLAGS_NONE, g_uri_get_scheme(uri), NULL, g_uri_get_host(uri), port,
+			  "/health", NULL, NULL);
+}
+
+/* reads at most AS_CTL_HEALTH_REPLY_MAX bytes of the body */
+static GBytes *
+as_ctl_status_read_reply(GInputStream *stream, GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(AS_CTL_HEALTH_REPLY_MAX + 1);
+	gsize n_read = 0;
+
+	if (!g_input_stream_read_all(stream, buf, AS_CTL_HEALTH_REPLY_MAX + 1, &n_read, NULL,
+				     error))
+		return NULL;
+	if (n_read > AS_CTL_HEALTH_REPLY_MAX) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: %d is a number of bytes */
+			    _("the /health reply is larger than %d bytes"),
+			    AS_CTL_HEALTH_REPLY_MAX);
+		return NULL;
+	}
+	return g_bytes_new(buf, n_read);
+}
+
+static JsonObject *
+as_ctl_status_fetch_health(const gchar *url, const gchar *display, GError **error)
+{
+	g_autoptr(SoupSession) session = NULL;
+	g_autoptr(SoupMessage) msg = soup_message_new(SOUP_METHOD_GET, url);
+	g_autoptr(GInputStream) stream = NULL;
+	g_autoptr(GBytes) body = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *user_agent = g_strdup_printf("aerosyncctl/%s", PACKAGE_VERSION);
+	const gchar *marker;
+	JsonNode *root;
+	guint status;
+
+	if (msg == NULL) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_USAGE,
+			    /* TRANSLATORS: %s is a URL */
+			    _("invalid address '%s'"), url);
+		return NULL;
+	}
+	session = soup_session_new_with_options("timeout", AS_CTL_HEALTH_TIMEOUT_S, "user-agent",
+						user_agent, NULL);
+	stream = soup_session_send(session, msg, NULL, &error_local);
+	if (stream == NULL) {
+		/* a certificate problem means someone answered: that is not "unreachable" */
+		gboolean tls = error_local->domain == G_TLS_ERROR;
+		g_set_error(error, AS_CTL_ERROR,
+			    tls ? AS_CTL_EXIT_FAILURE : AS_CTL_EXIT_PEER_UNREACHABLE,
+			    /* TRANSLATORS: first %s is HOST:PORT, the second why */
+			    _("cannot reach %s: %s"), display, error_local->message);
+		return NULL;
+	}
+	status = soup_message_get_status(msg);
+	marker = soup_message_headers_get_one(soup_message_get_response_headers(msg), "X-AeroSync");
+	if (marker == NULL || g_ascii_strcasecmp(marker, "true") != 0) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: %s is HOST:PORT, %u an HTTP status; keep X-AeroSync */
+			    _("%s answers HTTP (status %u) but is not an AeroSync receiver: its "
+			      "/health reply has no X-AeroSync header"),
+			    display, status);
+		return NULL;
+	}
+	if (status != SOUP_STATUS_OK) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: %s is HOST:PORT, %u an HTTP status such as 500 */
+			    _("the receiver at %s answered /health with HTTP status %u"), display,
+			    status);
+		return NULL;
+	}
+	body = as_ctl_status_read_reply(stream, &error_local);
+	if (body == NULL) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: first %s is HOST:PORT, the second why */
+			    _("cannot read the /health reply of %s: %s"), display,
+			    error_local->message);
+		return NULL;
+	}
+	if (!json_parser_load_from_data(parser, g_bytes_get_data(body, NULL),
+					(gssize)g_bytes_get_size(body), &error_local) ||
+	    (root = json_parser_get_root(parser)) == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: %s is HOST:PORT */
+			    _("the /health reply of %s is not a JSON object"), display);
+		return NULL;
+	}
+	return json_object_ref(json_node_get_object(root));
+}
+
+static gchar *
+as_ctl_status_json_string(JsonObject *health, const gchar *name, const gchar *fallback)
+{
+	JsonNode *node = json_object_get_member(health, name);
+	if (node == NULL || json_node_get_value_type(node) != G_TYPE_STRING)
+		return g_strdup(fallback);
+	return as_ctl_sanitize_text(json_node_get_string(node));
+}
+
+static gboolean
+as_ctl_status_json_uint(JsonObject *health, const gchar *name, guint64 *value)
+{
+	JsonNode *node = json_object_get_member(health, name);
+	if (node == NULL || json_node_get_value_type(node) != G_TYPE_INT64 ||
+	    json_node_get_int(node) < 0)
+		return FALSE;
+	*value = (guint64)json_node_get_int(node);
+	return TRUE;
+}
+
+static void
+as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display)
+{
+	/* TRANSLATORS: shown by 'status' when a value is missing from the daemon's reply */
+	const gchar *unknown = _("unknown");
+	g_autofree gchar *version = as_ctl_status_json_string(health, "version", unknown);
+	g_autofree gchar *state = as_ctl_status_json_string(health, "status", unknown);
+	g_autofree gchar *protocols = NULL;
+	g_autofree gchar *auth = NULL;
+	g_autofree gchar *received = NULL;
+	g_autofree gchar *active = NULL;
+	g_autofree gchar *disk = NULL;
+	JsonNode *node;
+	guint64 value = 0;
+	guint64 free_bytes = 0;
+	guint64 total_bytes = 0;
+
+	node = json_object_get_member(health, "protocols");
+	if (node != NULL && JSON_NODE_HOLDS_ARRAY(node)) {
+		JsonArray *array = json_node_get_array(node);
+		g_autoptr(GString) str = g_string_new(NULL);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *element = json_array_get_element(array, i);
+			g_autofree gchar *name = NULL;
+			if (json_node_get_value_type(element) != G_TYPE_STRING)
+				continue;
+			name = as_ctl_sanitize_text(json_node_get_string(element));
+			if (str->len > 0)
+				g_string_append(str, ", ");
+			g_string_append(str, name);
+		}
+		protocols = g_strdup(str->str);
+	}
+	if (protocols == NULL || protocols[0] == '\0') {
+		g_free(protocols);
+		protocols = g_strdup(unknown);
+	}
+	node = json_object_get_member(health, "auth_required");
+	if (node != NULL && json_node_get_value_type(node) == G_TYPE_BOOLEAN)
+		/* TRANSLATORS: 'status' when senders need a token, or not */
+		auth = g_strdup(json_node_get_boolean(node) ? _("on") : _("off"));
+	else
+		auth = g_strdup(unknown);
+	if (as_ctl_status_json_uint(health, "received_files", &value))
+		received = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+	else
+		received = g_strdup(unknown);
+	if (as_ctl_status_json_uint(health, "active_transfers", &value))
+		active = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+	else
+		active = g_strdup(unknown);
+	if (as_ctl_status_json_uint(health, "free_bytes", &free_bytes) &&
+	    as_ctl_status_json_uint(health, "total_bytes", &total_bytes) && total_bytes > 0) {
+		g_autofree gchar *free_str = as_ctl_format_size(free_bytes);
+		g_autofree gchar *total_str = as_ctl_format_size(total_bytes);
+		/* TRANSLATORS: disk space in 'status', e.g. "12.3 GB free of 250 GB" */
+		disk = g_strdup_printf(_("%s free of %s"), free_str, total_str);
+	} else {
+		disk = g_strdup(unknown);
+	}
+
+	{
+		const gchar *labels[] = {
+			/* TRANSLATORS: label in 'status HOST': the receiver's HOST:PORT */
+			_("Address"),
+			/* TRANSLATORS: label in 'status' */
+			_("Version"),
+			/* TRANSLATORS: label in 'status': "ok" or another health word */
+			_("State"),
+			/* TRANSLATORS: label in 'status' */
+			_("Protocols"),
+			/* TRANSLATORS: label in 'status': whether senders need a token */
+			_("Authentication"),
+			/* TRANSLATORS: label in 'status': files received since the daemon started
+			 */
+			_("Received files"),
+			/* TRANSLATORS: label in 'status' */
+			_("Active transfers"),
+			/* TRANSLATORS: label in 'status': free space of the receive directory */
+			_("Disk space"),
+			NULL,
+		};
+		const gchar *values[] = {
+			display, version, state, protocols, auth, received, active, disk, NULL,
+		};
+		as_ctl_print_fields(self, labels, values);
+	}
+}
+
+static gboolean
+as_ctl_status_remote(AsCtl *self, const gchar *address, GError **error)
+{
+	g_autofree gchar *display = NULL;
+	g_autofree gchar *url = as_ctl_status_health_url(address, &display, error);
+	g_autoptr(JsonObject) health = NULL;
+
+	if (url == NULL)
+		return FALSE;
+	g_debug("GET %s", url);
+	health = as_ctl_status_fetch_health(url, display, error);
+	if (health == NULL)
+		return FALSE;
+	if (self->json) {
+		g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+		g_autoptr(JsonObject) copy = json_object_new();
+		GList *members = json_object_get_members(health);
+
+		/* the reply as it came, plus where it came from */
+		json_object_set_string_member(copy, "address", display);
+		for (GList *l = members; l != NULL; l = l->next) {
+			json_object_set_member(
+				copy, l->data,
+				json_node_copy(json_object_get_member(health, l->data)));
+		}
+		g_list_free(members);
+		json_node_set_object(root, copy);
+		as_ctl_print_json(self, root);
+		return TRUE;
+	}
+	as_ctl_status_print_remote(self, health, display);
+	return TRUE;
+}
+
 gboolean
 as_ctl_status(AsCtl *self, gchar **values, GError **error)
 {
-	AsDbusManager1 *manager = as_ctl_get_manager(self, error);
+	AsDbusManager1 *manager = NULL;
 	g_autoptr(GVariant) status = NULL;
 	g_autoptr(GVariant) token_backend = NULL;
 	g_autoptr(GError) error_local = NULL;
 
+	if (values[0] != NULL)
+		return as_ctl_status_remote(self, values[0], error);
+	manager = as_ctl_get_manager(self, error);
 	if (manager == NULL)
 		return FALSE;
 	if (!as_dbus_manager1_call_get_status_sync(manager, &status, NULL, &error_local)) {

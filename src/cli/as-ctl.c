@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #include "as-ctl-discover.h"
+#include "as-ctl-receive.h"
+#include "as-ctl-send.h"
+#include "as-ctl-transfers.h"
+#include "as-ctl-watch.h"
 #include "as-ctl.h"
 #include "as-error.h"
 #include "as-keys.h"
@@ -32,10 +36,158 @@ static const AsCtlVerb as_ctl_verbs[] = {
 		.name = "status",
 		.aliases = (const gchar *const[]){"st", NULL},
 		.min_args = 0,
-		.max_args = 0,
+		.max_args = 1,
+		/* TRANSLATORS: placeholder for the argument of 'status' */
+		.arguments = N_("[HOST[:PORT]]"),
 		/* TRANSLATORS: summary of 'aerosyncctl status' in --help */
 		.summary = N_("Show the daemon's state, listening port and free disk space"),
+		/* TRANSLATORS: details in 'aerosyncctl help status'; keep the JSON keys */
+		.description =
+			N_("With HOST[:PORT] (port 7788 by default, or an http:// or https://\n"
+			   "URL) the receiver's /health is fetched over HTTP instead, without\n"
+			   "D-Bus; exit status 101 when it cannot be reached. With --json the\n"
+			   "reply is printed as one object, plus 'address'."),
 		.func = as_ctl_status,
+	},
+	{
+		.name = "send",
+		.aliases = (const gchar *const[]){"put", NULL},
+		.min_args = 2,
+		.max_args = AS_CTL_SEND_ARGS_MAX,
+		/* TRANSLATORS: placeholder for the arguments of 'send' */
+		.arguments = N_("PATH… DEST"),
+		/* TRANSLATORS: summary of 'aerosyncctl send' in --help */
+		.summary = N_("Send files to a receiver and follow the transfer"),
+		/* TRANSLATORS: details in 'aerosyncctl help send'; keep commands, JSON keys */
+		.description =
+			N_("DEST is HOST[:PORT] (port 7788), http://, https:// or quic://\n"
+			   "HOST:PORT. aerosyncd does the sending, so the transfer goes on\n"
+			   "if this command stops: Ctrl-C detaches (exit status 130) and\n"
+			   "'aerosyncctl follow ID' shows it again. The exit status is 0 only\n"
+			   "when every file was sent and verified.\n"
+			   "With --json one object is printed per line: {\"event\":\"started\"},\n"
+			   "{\"event\":\"state\"}, {\"event\":\"progress\"} (at most twice a\n"
+			   "second: bytes_done, bytes_total, rate, eta, files_done, files),\n"
+			   "then one of {\"event\":\"completed\"|\"failed\"|\"cancelled\"}\n"
+			   "with 'error' when there is one."),
+		.options = as_ctl_send_options,
+		.func = as_ctl_send,
+	},
+	{
+		.name = "follow",
+		.aliases = (const gchar *const[]){"attach", NULL},
+		.min_args = 1,
+		.max_args = 1,
+		/* TRANSLATORS: placeholder for the argument of 'follow' */
+		.arguments = N_("ID"),
+		/* TRANSLATORS: summary of 'aerosyncctl follow' in --help */
+		.summary = N_("Follow a transfer until it ends, as 'send' does"),
+		/* TRANSLATORS: details in 'aerosyncctl help follow' */
+		.description = N_("ID is a transfer id or a unique prefix of one. Output and exit\n"
+				  "status are those of 'send'."),
+		.func = as_ctl_follow,
+	},
+	{
+		.name = "transfers",
+		.aliases = (const gchar *const[]){"ls", NULL},
+		.min_args = 0,
+		.max_args = 0,
+		/* TRANSLATORS: summary of 'aerosyncctl transfers' in --help */
+		.summary = N_("List the transfers aerosyncd is running or just finished"),
+		/* TRANSLATORS: details in 'aerosyncctl help transfers'; keep the JSON keys */
+		.description =
+			N_("Finished transfers stay listed for a short while. With --json a\n"
+			   "JSON array is printed, one object per transfer: id, direction,\n"
+			   "state, filename, peer, destination, protocol, bytes_done,\n"
+			   "bytes_total, rate, eta, files, files_done, files_failed,\n"
+			   "rate_limit and error."),
+		.func = as_ctl_transfers,
+	},
+	{
+		.name = "pause",
+		.min_args = 1,
+		.max_args = 1,
+		/* TRANSLATORS: placeholder for the argument of 'pause', 'resume' and 'cancel' */
+		.arguments = N_("ID"),
+		/* TRANSLATORS: summary of 'aerosyncctl pause' in --help */
+		.summary = N_("Pause a send; nothing sent so far is lost"),
+		.func = as_ctl_transfer_pause,
+	},
+	{
+		.name = "resume",
+		.min_args = 1,
+		.max_args = 1,
+		/* TRANSLATORS: placeholder for the argument of 'pause', 'resume' and 'cancel' */
+		.arguments = N_("ID"),
+		/* TRANSLATORS: summary of 'aerosyncctl resume' in --help */
+		.summary = N_("Resume a paused send"),
+		.func = as_ctl_transfer_resume,
+	},
+	{
+		.name = "cancel",
+		.min_args = 1,
+		.max_args = 1,
+		/* TRANSLATORS: placeholder for the argument of 'pause', 'resume' and 'cancel' */
+		.arguments = N_("ID"),
+		/* TRANSLATORS: summary of 'aerosyncctl cancel' in --help */
+		.summary = N_("Stop a send for good"),
+		.func = as_ctl_transfer_cancel,
+	},
+	{
+		.name = "limit",
+		.min_args = 2,
+		.max_args = 2,
+		/* TRANSLATORS: placeholder for the arguments of 'limit' */
+		.arguments = N_("ID RATE"),
+		/* TRANSLATORS: summary of 'aerosyncctl limit' in --help */
+		.summary = N_("Change the speed limit of a send while it runs"),
+		/* TRANSLATORS: details in 'aerosyncctl help limit' */
+		.description = N_("RATE is bytes per second with an optional unit and /s, e.g.\n"
+				  "512KB, 10MB/s or 1.5M (units are binary); a bare number means\n"
+				  "KB/s, and 0 or 'unlimited' removes the limit."),
+		.func = as_ctl_transfer_limit,
+	},
+	{
+		.name = "receive",
+		.aliases = (const gchar *const[]){"recv", NULL},
+		.min_args = 0,
+		.max_args = 0,
+		/* TRANSLATORS: summary of 'aerosyncctl receive' in --help */
+		.summary = N_("Start receiving (aerosyncd) and print the files as they arrive"),
+		/* TRANSLATORS: details in 'aerosyncctl help receive'; keep the JSON keys */
+		.description =
+			N_("A running aerosyncd is used as it is; options that disagree with\n"
+			   "it are an error, never ignored. Without one, D-Bus activation\n"
+			   "starts it when no option is given, else aerosyncd is started\n"
+			   "with these options and stopped again on Ctrl-C. Each file prints\n"
+			   "'  [+] NAME (SIZE) sha256=PREFIX'. With --json one object per\n"
+			   "line: {\"event\":\"listening\"} (port, receive_directory,\n"
+			   "auth_required, started), then {\"event\":\"received\"} or\n"
+			   "{\"event\":\"failed\"} per file (filename, size, sha256,\n"
+			   "saved_path, peer, error)."),
+		.options = as_ctl_receive_options,
+		.func = as_ctl_receive,
+	},
+	{
+		.name = "watch",
+		.min_args = 0,
+		.max_args = 1,
+		/* TRANSLATORS: placeholder for the argument of 'watch' */
+		.arguments = N_("[HOST[:PORT]|ws://…]"),
+		/* TRANSLATORS: summary of 'aerosyncctl watch' in --help */
+		.summary = N_("Print a receiver's live events from its WebSocket"),
+		/* TRANSLATORS: details in 'aerosyncctl help watch' */
+		.description =
+			N_("Connects to ws://HOST:PORT/ws (localhost:7788 by default); no\n"
+			   "D-Bus. In pretty format 'completed' lines go to standard output\n"
+			   "and every other event to standard error; --format json prints\n"
+			   "each event as one JSON line on standard output. With --reconnect\n"
+			   "a lost connection, or a receiver shutting down (close code 1001),\n"
+			   "is retried after DELAY·2^(n-1) seconds, at most 60; a normal\n"
+			   "close by the receiver ends the watch with status 0. When the\n"
+			   "retries run out the exit status is 101."),
+		.options = as_ctl_watch_options,
+		.func = as_ctl_watch,
 	},
 	{
 		.name = "token generate",
@@ -136,6 +288,13 @@ static const struct {
 	{AS_CTL_EXIT_UNREACHABLE, N_("aerosyncd cannot be reached on the bus")},
 	/* TRANSLATORS: meaning of exit status 5 in --help */
 	{AS_CTL_EXIT_PERMISSION, N_("permission denied or authentication failed")},
+	/* TRANSLATORS: meaning of exit status 6 in --help */
+	{AS_CTL_EXIT_CANCELLED, N_("the transfer was cancelled")},
+	/* TRANSLATORS: meaning of exit status 101 in --help */
+	{AS_CTL_EXIT_PEER_UNREACHABLE, N_("the remote receiver cannot be reached")},
+	/* TRANSLATORS: meaning of exit status 130 in --help; keep 'aerosyncd' */
+	{AS_CTL_EXIT_INTERRUPTED,
+	 N_("interrupted while following; the transfer goes on in aerosyncd")},
 };
 
 static AsCtl *
@@ -332,7 +491,7 @@ as_ctl_is_utf8(void)
 }
 
 /* terminal columns taken by @text, which is valid UTF-8 */
-static guint
+guint
 as_ctl_display_width(const gchar *text)
 {
 	guint width = 0;
@@ -346,7 +505,7 @@ as_ctl_display_width(const gchar *text)
 }
 
 /* file names come from remote senders: never let them reach the terminal as control codes */
-static gchar *
+gchar *
 as_ctl_sanitize_text(const gchar *text)
 {
 	g_autofree gchar *valid = g_utf8_make_valid(text != NULL ? text : "", -1);
@@ -438,6 +597,20 @@ as_ctl_format_size(guint64 size_bytes)
 }
 
 /**
+ * as_ctl_format_rate:
+ * @bytes_per_s: a speed
+ *
+ * Returns: (transfer full): the speed in decimal units, e.g. "8.1 MB/s"
+ */
+gchar *
+as_ctl_format_rate(guint64 bytes_per_s)
+{
+	g_autofree gchar *size = as_ctl_format_size(bytes_per_s);
+	/* TRANSLATORS: a speed; %s is a size such as "8.1 MB" */
+	return g_strdup_printf(_("%s/s"), size);
+}
+
+/**
  * as_ctl_format_time:
  * @unix_seconds: seconds since the epoch
  *
@@ -464,6 +637,27 @@ as_ctl_print_json(AsCtl *self, JsonNode *root)
 	text = json_generator_to_data(generator, NULL);
 	fputs(text, stdout);
 	fputc('\n', stdout);
+}
+
+/**
+ * as_ctl_print_json_line:
+ * @self: the invocation
+ * @root: a JSON value
+ *
+ * Prints @root on one line and flushes, for verbs that print one object per event.
+ */
+void
+as_ctl_print_json_line(AsCtl *self, JsonNode *root)
+{
+	g_autoptr(JsonGenerator) generator = json_generator_new();
+	g_autofree gchar *text = NULL;
+
+	json_generator_set_root(generator, root);
+	text = json_generator_to_data(generator, NULL);
+	fputs(text, stdout);
+	fputc('\n', stdout);
+	/* a reader on a pipe must see each event as it happens */
+	fflush(stdout);
 }
 
 /**
@@ -934,6 +1128,7 @@ as_ctl_print_help(AsCtl *self, const GOptionEntry *global_options)
 {
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) descriptions = g_ptr_array_new_with_free_func(g_free);
+	gint exit_width = 0;
 
 	/* TRANSLATORS: --help header; keep 'aerosyncctl' untranslated */
 	g_print("%s\n", _("Usage: aerosyncctl [OPTION…] VERB [ARGUMENT…]"));
@@ -963,9 +1158,10 @@ as_ctl_print_help(AsCtl *self, const GOptionEntry *global_options)
 	g_print("%s\n",
 		/* TRANSLATORS: --help text about --json; keep the verbs untranslated */
 		_("  With --json every verb prints one JSON value on standard output: a JSON\n"
-		  "  array for 'token list' and 'history', an object otherwise. Errors always\n"
-		  "  go to standard error as one line. Colour is used only on a terminal and\n"
-		  "  never when NO_COLOR is set."));
+		  "  array for 'token list', 'history' and 'transfers', an object otherwise;\n"
+		  "  'send', 'follow', 'receive' and 'watch' print one object per line, one\n"
+		  "  line per event. Errors always go to standard error as one line. Colour\n"
+		  "  is used only on a terminal and never when NO_COLOR is set."));
 	g_print("\n");
 
 	/* TRANSLATORS: --help section title */
@@ -976,6 +1172,10 @@ as_ctl_print_help(AsCtl *self, const GOptionEntry *global_options)
 	g_ptr_array_add(descriptions,
 			/* TRANSLATORS: --help text for the AEROSYNC_BUS_ADDRESS variable */
 			g_strdup(_("D-Bus address to use instead of the session bus")));
+	g_ptr_array_add(names, g_strdup("AEROSYNCD_PATH"));
+	g_ptr_array_add(descriptions,
+			/* TRANSLATORS: --help text for the AEROSYNCD_PATH variable */
+			g_strdup(_("the aerosyncd that 'receive' starts when none runs")));
 	g_ptr_array_add(names, g_strdup("NO_COLOR"));
 	/* TRANSLATORS: --help text for the NO_COLOR variable */
 	g_ptr_array_add(descriptions, g_strdup(_("when set, never colour the output")));
@@ -986,8 +1186,14 @@ as_ctl_print_help(AsCtl *self, const GOptionEntry *global_options)
 	g_print("%s\n", _("Exit status:"));
 	g_ptr_array_set_size(names, 0);
 	g_ptr_array_set_size(descriptions, 0);
+	/* numbers line up on the right, as in a table */
 	for (guint i = 0; i < G_N_ELEMENTS(as_ctl_exit_descriptions); i++) {
-		g_ptr_array_add(names, g_strdup_printf("%d", as_ctl_exit_descriptions[i].code));
+		g_autofree gchar *code = g_strdup_printf("%d", as_ctl_exit_descriptions[i].code);
+		exit_width = MAX(exit_width, (gint)strlen(code));
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(as_ctl_exit_descriptions); i++) {
+		g_ptr_array_add(names, g_strdup_printf("%*d", exit_width,
+						       as_ctl_exit_descriptions[i].code));
 		g_ptr_array_add(descriptions, g_strdup(_(as_ctl_exit_descriptions[i].description)));
 	}
 	as_ctl_print_help_rows(names, descriptions);

@@ -15,6 +15,12 @@ G_BEGIN_DECLS
  * @AS_CTL_EXIT_NOT_FOUND: the named object (e.g. a token) does not exist
  * @AS_CTL_EXIT_UNREACHABLE: aerosyncd could not be reached on the bus
  * @AS_CTL_EXIT_PERMISSION: the daemon refused the request (permission or authentication)
+ * @AS_CTL_EXIT_CANCELLED: the transfer being followed was cancelled ('aerosyncctl cancel' or
+ *   another client)
+ * @AS_CTL_EXIT_PEER_UNREACHABLE: the remote receiver could not be reached (send, watch,
+ *   status HOST)
+ * @AS_CTL_EXIT_INTERRUPTED: Ctrl-C while following a transfer: the CLI detached and the
+ *   transfer goes on inside aerosyncd (128 + SIGINT, as shells report an interrupted command)
  *
  * The exit status of aerosyncctl. The only place these numbers are defined; --help lists them.
  */
@@ -25,6 +31,9 @@ typedef enum {
 	AS_CTL_EXIT_NOT_FOUND = 3,
 	AS_CTL_EXIT_UNREACHABLE = 4,
 	AS_CTL_EXIT_PERMISSION = 5,
+	AS_CTL_EXIT_CANCELLED = 6,
+	AS_CTL_EXIT_PEER_UNREACHABLE = 101,
+	AS_CTL_EXIT_INTERRUPTED = 130,
 } AsCtlExit;
 
 /* errors raised by the CLI itself; the code is the AsCtlExit to leave with */
@@ -33,6 +42,9 @@ GQuark as_ctl_error_quark(void);
 
 /* how long one call to the daemon may take; GetHistory streams a file so allow some slack */
 #define AS_CTL_DBUS_TIMEOUT_MS 30000
+
+/* the receiver's HTTP port when HOST is given without one, as in AeroSync 0.x */
+#define AS_CTL_DEFAULT_PORT 7788
 
 typedef enum {
 	AS_CTL_COLOUR_NONE,
@@ -114,9 +126,13 @@ GVariant *as_ctl_get_manager_property(AsCtl *self, const gchar *name, GError **e
 
 /* output */
 void as_ctl_print_json(AsCtl *self, JsonNode *root);
+void as_ctl_print_json_line(AsCtl *self, JsonNode *root);
 void as_ctl_json_add_members(JsonBuilder *builder, GVariant *dict);
 gchar *as_ctl_colourise(AsCtl *self, const gchar *text, AsCtlColour colour);
 gchar *as_ctl_format_size(guint64 size_bytes);
+gchar *as_ctl_format_rate(guint64 bytes_per_s);
+guint as_ctl_display_width(const gchar *text);
+gchar *as_ctl_sanitize_text(const gchar *text);
 gchar *as_ctl_format_time(gint64 unix_seconds);
 void as_ctl_print_fields(AsCtl *self, const gchar *const *labels, const gchar *const *values);
 
