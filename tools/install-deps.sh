@@ -28,6 +28,7 @@ TEST_PKGS=(
   nginx-light libnginx-mod-http-dav-ext # WebDAV PUT peer for bench/run
   man-db groff-base # the docs test renders the man pages and wants no groff warnings
   avahi-daemon avahi-utils # mDNS tests: a private avahi-daemon on lo, avahi-browse cross-check
+  ngtcp2-client      # gtlsclient: the QUIC interop check of tests/as-quic-test.c
 )
 # tools checked by file, not by package: the package is added only when the file is missing
 # (systemd is often absent from container images; it is only wanted here for busctl)
