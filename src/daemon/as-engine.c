@@ -64,6 +64,21 @@ as_engine_audit(AsEngine *self, JsonObject *entry)
 		g_warning("cannot write the audit log: %s", error_local->message);
 }
 
+/* the audit line of a transfer that ended without its file */
+static void
+as_engine_audit_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason)
+{
+	g_autoptr(JsonObject) audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
+							 as_transfer_get_direction(transfer),
+							 as_transfer_get_protocol(transfer),
+							 as_transfer_get_filename(transfer),
+							 as_transfer_get_bytes_done(transfer),
+							 NULL,
+							 as_transfer_get_peer(transfer),
+							 reason);
+	as_engine_audit(self, audit);
+}
+
 static void
 as_engine_write_history(AsEngine *self, AsTransfer *transfer, gboolean success, guint64 size)
 {
@@ -253,7 +268,6 @@ void
 as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason)
 {
 	g_autoptr(JsonObject) event = json_object_new();
-	g_autoptr(JsonObject) audit = NULL;
 
 	g_return_if_fail(AS_IS_TRANSFER(transfer));
 	if (as_transfer_state_is_final(as_transfer_get_state(transfer)))
@@ -263,15 +277,7 @@ as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reas
 	as_transfer_set_state(transfer, AS_TRANSFER_STATE_FAILED);
 	as_metrics_upload_error(self->metrics);
 	as_engine_write_history(self, transfer, FALSE, as_transfer_get_bytes_done(transfer));
-	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
-				   "receive",
-				   as_transfer_get_protocol(transfer),
-				   as_transfer_get_filename(transfer),
-				   as_transfer_get_bytes_done(transfer),
-				   NULL,
-				   as_transfer_get_peer(transfer),
-				   reason);
-	as_engine_audit(self, audit);
+	as_engine_audit_failed(self, transfer, reason);
 
 	json_object_set_string_member(event, "event", "failed");
 	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
@@ -551,15 +557,7 @@ as_engine_send_failed(AsEngine *self,
 		as_metrics_send_error(self->metrics);
 		as_engine_send_history_line(self, transfer, reason);
 	}
-	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
-				   "send",
-				   as_transfer_get_protocol(transfer),
-				   as_transfer_get_filename(transfer),
-				   as_transfer_get_bytes_done(transfer),
-				   NULL,
-				   as_transfer_get_peer(transfer),
-				   reason);
-	as_engine_audit(self, audit);
+	as_engine_audit_failed(self, transfer, reason);
 	json_object_set_string_member(event, "event", "failed");
 	json_object_set_string_member(event, "id", as_transfer_get_id(transfer));
 	json_object_set_string_member(event, "direction", "send");
@@ -578,7 +576,6 @@ as_engine_send_failed(AsEngine *self,
 void
 as_engine_send_cancelled(AsEngine *self, AsTransfer *transfer)
 {
-	g_autoptr(JsonObject) audit = NULL;
 	const gchar *reason = "cancelled";
 
 	g_return_if_fail(AS_IS_ENGINE(self));
@@ -588,15 +585,7 @@ as_engine_send_cancelled(AsEngine *self, AsTransfer *transfer)
 
 	as_transfer_set_state(transfer, AS_TRANSFER_STATE_CANCELLED);
 	as_engine_send_history_line(self, transfer, reason);
-	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
-				   "send",
-				   as_transfer_get_protocol(transfer),
-				   as_transfer_get_filename(transfer),
-				   as_transfer_get_bytes_done(transfer),
-				   NULL,
-				   as_transfer_get_peer(transfer),
-				   reason);
-	as_engine_audit(self, audit);
+	as_engine_audit_failed(self, transfer, reason);
 	g_message("sending to %s cancelled", as_transfer_get_peer(transfer));
 	as_engine_finish(self, transfer);
 }
