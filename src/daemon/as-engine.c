@@ -543,7 +543,6 @@ as_engine_send_failed(AsEngine *self,
 		      const gchar *reason,
 		      gboolean write_history)
 {
-	g_autoptr(JsonObject) audit = NULL;
 	g_autoptr(JsonObject) event = json_object_new();
 
 	g_return_if_fail(AS_IS_ENGINE(self));
