@@ -17,6 +17,9 @@ else
   meson setup "$builddir"
 fi
 
+# build everything (man pages, catalogues, tools), not only what the tests depend on
+meson compile -C "$builddir"
+
 testlog=$builddir/meson-logs/testlog.json
 rm -f "$testlog"
 rc=0
