@@ -3,11 +3,8 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <nettle/sha2.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "as-error.h"
 #include "as-sha256-state.h"
@@ -148,6 +145,12 @@ as_sha256_state_update(AsSha256State *self, const void *data, gsize len)
 	sha256_update(&self->ctx, len, data);
 }
 
+static void
+as_sha256_state_block_cb(const guint8 *data, gsize len, gpointer user_data)
+{
+	as_sha256_state_update(user_data, data, len);
+}
+
 /**
  * as_sha256_state_update_fd_range:
  * @self: a #AsSha256State
@@ -171,51 +174,9 @@ as_sha256_state_update_fd_range(AsSha256State *self,
 				GCancellable *cancellable,
 				GError **error)
 {
-	g_autofree guint8 *buf = NULL;
-	guint64 done = 0;
-
 	g_return_val_if_fail(self != NULL, FALSE);
-	g_return_val_if_fail(fd >= 0, FALSE);
-	g_return_val_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable), FALSE);
-	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-
-	if (offset > G_MAXINT64 || length > (guint64)G_MAXINT64 - offset) {
-		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
-			    "range %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT " is out of bounds",
-			    offset, length);
-		return FALSE;
-	}
-	if (length == 0)
-		return TRUE;
-
-	buf = g_malloc(MIN(length, (guint64)AS_SHA256_BLOCK_SIZE));
-	while (done < length) {
-		gsize want = (gsize)MIN(length - done, (guint64)AS_SHA256_BLOCK_SIZE);
-		gssize n;
-
-		if (g_cancellable_set_error_if_cancelled(cancellable, error))
-			return FALSE;
-		n = pread(fd, buf, want, (off_t)(offset + done));
-		if (n < 0) {
-			int errsv = errno;
-			if (errsv == EINTR)
-				continue;
-			g_set_error(error, AS_ERROR, AS_ERROR_IO,
-				    "failed to read at offset %" G_GUINT64_FORMAT ": %s",
-				    offset + done, g_strerror(errsv));
-			return FALSE;
-		}
-		if (n == 0) {
-			g_set_error(error, AS_ERROR, AS_ERROR_INCOMPLETE,
-				    "file ends at %" G_GUINT64_FORMAT
-				    ", expected data up to %" G_GUINT64_FORMAT,
-				    offset + done, offset + length);
-			return FALSE;
-		}
-		sha256_update(&self->ctx, (gsize)n, buf);
-		done += (guint64)n;
-	}
-	return TRUE;
+	return as_fd_read_range(fd, offset, length, as_sha256_state_block_cb, self, cancellable,
+				error);
 }
 
 /**

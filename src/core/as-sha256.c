@@ -59,35 +59,35 @@ as_sha256_update(AsSha256 *self, const void *data, gsize len)
 }
 
 /**
- * as_sha256_update_fd_range:
- * @self: a #AsSha256
+ * as_fd_read_range:
  * @fd: a readable file descriptor
- * @offset: first byte to hash
- * @length: number of bytes to hash
+ * @offset: first byte to read
+ * @length: number of bytes to read
+ * @func: called with each block in order
+ * @user_data: for @func
  * @cancellable: (nullable): a #GCancellable
  * @error: (nullable): optional return location for an error
  *
- * Adds @length bytes of @fd starting at @offset to the digest, reading with pread() in
- * %AS_SHA256_BLOCK_SIZE blocks so memory stays bounded and the file offset of @fd is untouched.
- * This blocks: run it in a thread.
+ * Streams @length bytes of @fd from @offset to @func, read with pread() in
+ * %AS_SHA256_BLOCK_SIZE blocks so memory stays bounded and the file offset of @fd is
+ * untouched. This blocks: run it in a thread.
  *
  * Returns: %TRUE on success; %AS_ERROR_INCOMPLETE if the file is shorter than the range
  **/
 gboolean
-as_sha256_update_fd_range(AsSha256 *self,
-			  int fd,
-			  guint64 offset,
-			  guint64 length,
-			  GCancellable *cancellable,
-			  GError **error)
+as_fd_read_range(int fd,
+		 guint64 offset,
+		 guint64 length,
+		 AsFdBlockFunc func,
+		 gpointer user_data,
+		 GCancellable *cancellable,
+		 GError **error)
 {
 	g_autofree guint8 *buf = NULL;
 	guint64 done = 0;
 
-	g_return_val_if_fail(self != NULL, FALSE);
-	g_return_val_if_fail(!self->finished, FALSE);
 	g_return_val_if_fail(fd >= 0, FALSE);
-	g_return_val_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable), FALSE);
+	g_return_val_if_fail(func != NULL, FALSE);
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
 	if (offset > G_MAXINT64 || length > (guint64)G_MAXINT64 - offset) {
@@ -126,10 +126,42 @@ as_sha256_update_fd_range(AsSha256 *self,
 				    offset + done, offset + length);
 			return FALSE;
 		}
-		as_sha256_update(self, buf, (gsize)n);
+		func(buf, (gsize)n, user_data);
 		done += (guint64)n;
 	}
 	return TRUE;
+}
+
+static void
+as_sha256_block_cb(const guint8 *data, gsize len, gpointer user_data)
+{
+	as_sha256_update(user_data, data, len);
+}
+
+/**
+ * as_sha256_update_fd_range:
+ * @self: a #AsSha256
+ * @fd: a readable file descriptor
+ * @offset: first byte to hash
+ * @length: number of bytes to hash
+ * @cancellable: (nullable): a #GCancellable
+ * @error: (nullable): optional return location for an error
+ *
+ * Adds @length bytes of @fd starting at @offset to the digest (see as_fd_read_range()).
+ *
+ * Returns: %TRUE on success; %AS_ERROR_INCOMPLETE if the file is shorter than the range
+ **/
+gboolean
+as_sha256_update_fd_range(AsSha256 *self,
+			  int fd,
+			  guint64 offset,
+			  guint64 length,
+			  GCancellable *cancellable,
+			  GError **error)
+{
+	g_return_val_if_fail(self != NULL, FALSE);
+	g_return_val_if_fail(!self->finished, FALSE);
+	return as_fd_read_range(fd, offset, length, as_sha256_block_cb, self, cancellable, error);
 }
 
 /**

@@ -16,6 +16,14 @@ typedef struct _AsSha256 AsSha256;
 
 AsSha256 *as_sha256_new(void);
 void as_sha256_update(AsSha256 *self, const void *data, gsize len);
+typedef void (*AsFdBlockFunc)(const guint8 *data, gsize len, gpointer user_data);
+gboolean as_fd_read_range(int fd,
+			  guint64 offset,
+			  guint64 length,
+			  AsFdBlockFunc func,
+			  gpointer user_data,
+			  GCancellable *cancellable,
+			  GError **error);
 gboolean as_sha256_update_fd_range(AsSha256 *self,
 				   int fd,
 				   guint64 offset,
