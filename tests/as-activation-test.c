@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "as-test-daemon.h"
 #include "as-keys.h"
 
 /*
@@ -57,24 +58,6 @@ as_activation_result_free(AsActivationResult *result)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsActivationResult, as_activation_result_free)
-
-static void
-as_activation_test_rm_rf(const gchar *path)
-{
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
-
-	if (!g_file_test(path, G_FILE_TEST_IS_DIR) || g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_unlink(path);
-		return;
-	}
-	dir = g_dir_open(path, 0, NULL);
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		as_activation_test_rm_rf(child);
-	}
-	g_rmdir(path);
-}
 
 static const gchar *
 as_activation_test_get_path(const gchar *env_name)
@@ -677,7 +660,7 @@ main(int argc, char **argv)
 	g_dbus_connection_close_sync(self.connection, NULL, NULL);
 	g_clear_object(&self.connection);
 	g_test_dbus_down(bus);
-	as_activation_test_rm_rf(self.tmpdir);
+	as_test_rm_rf(self.tmpdir);
 	g_free(self.tmpdir);
 	g_free(self.save_dir);
 	g_array_unref(self.pids);

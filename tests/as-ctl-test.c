@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "as-test-daemon.h"
 #include "as-keys.h"
 
 /* bounds for the daemon to appear on the bus, and to go away after SIGTERM */
@@ -56,24 +57,6 @@ as_ctl_result_free(AsCtlResult *result)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsCtlResult, as_ctl_result_free)
-
-static void
-as_ctl_test_rm_rf(const gchar *path)
-{
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
-
-	if (!g_file_test(path, G_FILE_TEST_IS_DIR) || g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_unlink(path);
-		return;
-	}
-	dir = g_dir_open(path, 0, NULL);
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		as_ctl_test_rm_rf(child);
-	}
-	g_rmdir(path);
-}
 
 static const gchar *
 as_ctl_test_get_path(const gchar *env_name)
@@ -355,7 +338,7 @@ as_ctl_test_teardown(AsCtlFixture *fixture, gconstpointer user_data)
 		g_assert_true(as_ctl_test_wait_for_name(fixture, FALSE));
 	}
 	g_clear_object(&fixture->connection);
-	as_ctl_test_rm_rf(fixture->tmpdir);
+	as_test_rm_rf(fixture->tmpdir);
 	g_free(fixture->tmpdir);
 	g_free(fixture->save_dir);
 }
