@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "as-test-daemon.h"
 #include "as-keys.h"
+#include "as-test-daemon.h"
 
 /*
  * D-Bus activation of aerosyncd on a private bus (GTestDBus) whose service directory is

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "as-test-daemon.h"
 #include "as-keys.h"
+#include "as-test-daemon.h"
 
 /* bounds for the daemon to appear on the bus, and to go away after SIGTERM */
 #define AS_CTL_TEST_APPEAR_TIMEOUT_S 10
