@@ -37,20 +37,20 @@ struct _AsUploadCtx {
 	AsEngine *engine;	/* owned ref */
 	SoupServerMessage *msg; /* not owned: the ctx lives in its qdata */
 	gboolean batch;
-	gchar *path_tail;	    /* URL-named file, or NULL */
-	gchar *expected_sha256;	    /* X-File-Hash */
-	gchar *part_sha256;	    /* X-File-Hash inside the current part's headers */
-	gboolean part_sha256_bad;   /* that header was not a SHA-256 */
-	AsMultipartParser *parser;  /* NULL for a raw body */
-	AsUploadFile *current;	    /* the file receiving data, or NULL */
-	gboolean skipping_part;	    /* a multipart part we ignore */
-	gboolean file_part_seen;    /* single: only the first 'file' part counts */
-	GPtrArray *pending;	    /* (element-type AsUploadFile) finishing */
-	JsonArray *results;	    /* batch per-file results */
+	gchar *path_tail;	   /* URL-named file, or NULL */
+	gchar *expected_sha256;	   /* X-File-Hash */
+	gchar *part_sha256;	   /* X-File-Hash inside the current part's headers */
+	gboolean part_sha256_bad;  /* that header was not a SHA-256 */
+	AsMultipartParser *parser; /* NULL for a raw body */
+	AsUploadFile *current;	   /* the file receiving data, or NULL */
+	gboolean skipping_part;	   /* a multipart part we ignore */
+	gboolean file_part_seen;   /* single: only the first 'file' part counts */
+	GPtrArray *pending;	   /* (element-type AsUploadFile) finishing */
+	JsonArray *results;	   /* batch per-file results */
 	guint saved;
-	GError *error;		    /* first fatal error; the body is then drained and dropped */
-	gboolean paused_by_writer;  /* waiting for the disk */
-	gboolean paused_for_reply;  /* got the body, waiting for verification */
+	GError *error;		   /* first fatal error; the body is then drained and dropped */
+	gboolean paused_by_writer; /* waiting for the disk */
+	gboolean paused_for_reply; /* got the body, waiting for verification */
 	gboolean body_done;
 	gboolean replied;
 };
@@ -79,8 +79,8 @@ as_upload_ctx_free(AsUploadCtx *ctx)
 	if (ctx->current != NULL) {
 		if (ctx->current->transfer != NULL) {
 			g_autofree gchar *reason = g_strdup_printf(
-			    "connection closed after %" G_GUINT64_FORMAT " bytes",
-			    ctx->current->size);
+				"connection closed after %" G_GUINT64_FORMAT " bytes",
+				ctx->current->size);
 			as_engine_receive_failed(ctx->engine, ctx->current->transfer, reason);
 		}
 		as_upload_file_free(ctx->current);
@@ -116,7 +116,10 @@ as_upload_writer_drain_cb(AsDiskWriter *writer, gpointer user_data)
 }
 
 static AsUploadFile *
-as_upload_file_new(AsUploadCtx *ctx, const gchar *rel_path, const gchar *expected_sha256, GError **error)
+as_upload_file_new(AsUploadCtx *ctx,
+		   const gchar *rel_path,
+		   const gchar *expected_sha256,
+		   GError **error)
 {
 	AsChunkStore *store = as_engine_get_chunk_store(ctx->engine);
 	g_autoptr(GError) error_local = NULL;
@@ -138,27 +141,22 @@ as_upload_file_new(AsUploadCtx *ctx, const gchar *rel_path, const gchar *expecte
 	as_disk_writer_set_drain_func(file->writer, as_upload_writer_drain_cb, ctx);
 
 	length = soup_message_headers_get_content_length(
-	    soup_server_message_get_request_headers(ctx->msg));
-	file->transfer = g_object_ref(as_engine_receive_begin(ctx->engine,
-							       NULL,
-							       ctx->batch ? "http-batch" : "http",
-							       rel_path,
-							       as_http_peer(ctx->msg),
-							       ctx->parser == NULL ? (guint64)length : 0));
+		soup_server_message_get_request_headers(ctx->msg));
+	file->transfer = g_object_ref(as_engine_receive_begin(
+		ctx->engine, NULL, ctx->batch ? "http-batch" : "http", rel_path,
+		as_http_peer(ctx->msg), ctx->parser == NULL ? (guint64)length : 0));
 	return file;
 }
 
 static gboolean
-as_upload_file_write(AsUploadCtx *ctx, AsUploadFile *file, const guint8 *data, gsize len, GError **error)
+as_upload_file_write(
+	AsUploadCtx *ctx, AsUploadFile *file, const guint8 *data, gsize len, GError **error)
 {
 	AsConfig *config = as_engine_get_config(ctx->engine);
 
 	if (file->size + len > config->max_size) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_TOO_LARGE,
-			    "%s exceeds the limit of %" G_GUINT64_FORMAT " bytes",
-			    file->rel_path,
+		g_set_error(error, AS_ERROR, AS_ERROR_TOO_LARGE,
+			    "%s exceeds the limit of %" G_GUINT64_FORMAT " bytes", file->rel_path,
 			    config->max_size);
 		return FALSE;
 	}
@@ -181,8 +179,8 @@ static void as_upload_maybe_reply(AsUploadCtx *ctx);
 static gchar *
 as_upload_route(AsEngine *engine, SoupServerMessage *msg, const gchar *rel)
 {
-	const gchar *tag = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
-							"X-AeroSync-Tag");
+	const gchar *tag = soup_message_headers_get_one(
+		soup_server_message_get_request_headers(msg), "X-AeroSync-Tag");
 	return as_engine_route(engine, rel, tag, as_http_peer(msg));
 }
 
@@ -196,11 +194,81 @@ as_upload_batch_result(AsUploadCtx *ctx, const gchar *name, AsUploadFile *file, 
 	if (file != NULL && error == NULL) {
 		json_object_set_string_member(obj, "saved_as", file->rel_path);
 		json_object_set_int_member(obj, "size", (gint64)file->size);
-		json_object_set_string_member(obj, "sha256", as_transfer_get_sha256(file->transfer));
+		json_object_set_string_member(obj, "sha256",
+					      as_transfer_get_sha256(file->transfer));
 	}
 	if (error != NULL)
 		json_object_set_string_member(obj, "error", error->message);
 	json_array_add_object_element(ctx->results, obj);
+}
+
+/*
+ * The file's bytes are in the staging temp: check them against the hash the sender gave,
+ * publish the temp under its final name and tell the engine either way. Shared by the
+ * libsoup body path and the pump. On success *temp_name is cleared (it no longer exists).
+ */
+static gchar *
+as_upload_commit(AsEngine *engine,
+		 AsTransfer *transfer,
+		 gchar **temp_name,
+		 const gchar *rel_path,
+		 const gchar *expected_sha256,
+		 const gchar *sha256,
+		 guint64 size,
+		 GError **error)
+{
+	AsChunkStore *store = as_engine_get_chunk_store(engine);
+	gchar *published;
+
+	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
+		g_set_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH,
+			    "SHA-256 mismatch: expected %s, got %s", expected_sha256, sha256);
+		as_engine_receive_failed(engine, transfer, (*error)->message);
+		return NULL;
+	}
+	as_transfer_set_sha256(transfer, sha256);
+	published = as_publish_file(as_chunk_store_get_staging_fd(store), *temp_name,
+				    as_chunk_store_get_root_fd(store), rel_path,
+				    as_engine_get_config(engine)->overwrite, error);
+	if (published == NULL) {
+		as_engine_receive_failed(engine, transfer, (*error)->message);
+		return NULL;
+	}
+	g_clear_pointer(temp_name, g_free);
+	as_engine_receive_completed(engine, transfer, published, sha256, size);
+	return published;
+}
+
+/* the 0.x replies of a single upload */
+static JsonObject *
+as_upload_reply_json(AsTransfer *transfer,
+		     const gchar *published,
+		     guint64 size,
+		     const gchar *expected_sha256,
+		     const gchar *sha256,
+		     const GError *error,
+		     guint *status)
+{
+	JsonObject *obj;
+
+	if (error == NULL) {
+		obj = json_object_new();
+		*status = SOUP_STATUS_OK;
+		json_object_set_boolean_member(obj, "success", TRUE);
+		json_object_set_string_member(obj, "file_id", as_transfer_get_id(transfer));
+		json_object_set_string_member(obj, "filename", published);
+		json_object_set_int_member(obj, "size", (gint64)size);
+		json_object_set_string_member(obj, "sha256", sha256);
+	} else if (g_error_matches(error, AS_ERROR, AS_ERROR_HASH_MISMATCH)) {
+		obj = json_object_new();
+		*status = SOUP_STATUS_BAD_REQUEST;
+		json_object_set_string_member(obj, "error", "SHA-256 mismatch");
+		json_object_set_string_member(obj, "expected", expected_sha256);
+		json_object_set_string_member(obj, "actual", sha256);
+	} else {
+		obj = as_http_error_json(error, status);
+	}
+	return obj;
 }
 
 /* the file's bytes are on disk: verify, publish, tell the engine */
@@ -209,63 +277,32 @@ as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 {
 	AsUploadFile *file = user_data;
 	AsUploadCtx *ctx = file->ctx;
-	AsConfig *config = as_engine_get_config(ctx->engine);
-	AsChunkStore *store = as_engine_get_chunk_store(ctx->engine);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *sha256 = NULL;
 	g_autofree gchar *published = NULL;
 	g_autofree gchar *requested = g_strdup(file->rel_path);
 
 	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
-	if (sha256 != NULL && file->expected_sha256 != NULL &&
-	    !as_sha256_hex_equal(sha256, file->expected_sha256)) {
-		g_set_error(&error,
-			    AS_ERROR,
-			    AS_ERROR_HASH_MISMATCH,
-			    "SHA-256 mismatch: expected %s, got %s",
-			    file->expected_sha256,
-			    sha256);
-	}
-	if (error == NULL) {
-		as_transfer_set_sha256(file->transfer, sha256);
-		published = as_publish_file(as_chunk_store_get_staging_fd(store),
-					    file->temp_name,
-					    as_chunk_store_get_root_fd(store),
-					    file->rel_path,
-					    config->overwrite,
-					    &error);
-	}
+	if (sha256 == NULL)
+		as_engine_receive_failed(ctx->engine, file->transfer, error->message);
+	else
+		published = as_upload_commit(ctx->engine, file->transfer, &file->temp_name,
+					     file->rel_path, file->expected_sha256, sha256,
+					     file->size, &error);
 	if (published != NULL) {
-		g_clear_pointer(&file->temp_name, g_free);
 		g_free(file->rel_path);
 		file->rel_path = g_strdup(published);
-		as_engine_receive_completed(ctx->engine, file->transfer, published, sha256, file->size);
 		ctx->saved++;
-	} else {
-		as_engine_receive_failed(ctx->engine, file->transfer, error->message);
 	}
 
 	if (ctx->batch) {
 		as_upload_batch_result(ctx, requested, file, error);
-	} else if (error != NULL) {
-		if (error->code == AS_ERROR_HASH_MISMATCH) {
-			g_autoptr(JsonObject) obj = json_object_new();
-			json_object_set_string_member(obj, "error", "SHA-256 mismatch");
-			json_object_set_string_member(obj, "expected", file->expected_sha256);
-			json_object_set_string_member(obj, "actual", sha256);
-			as_http_reply_json(ctx->msg, SOUP_STATUS_BAD_REQUEST, obj);
-		} else {
-			as_http_reply_gerror(ctx->msg, error);
-		}
-		ctx->replied = TRUE;
 	} else {
-		g_autoptr(JsonObject) obj = json_object_new();
-		json_object_set_boolean_member(obj, "success", TRUE);
-		json_object_set_string_member(obj, "file_id", as_transfer_get_id(file->transfer));
-		json_object_set_string_member(obj, "filename", published);
-		json_object_set_int_member(obj, "size", (gint64)file->size);
-		json_object_set_string_member(obj, "sha256", sha256);
-		as_http_reply_json(ctx->msg, SOUP_STATUS_OK, obj);
+		guint status = 0;
+		g_autoptr(JsonObject) obj =
+			as_upload_reply_json(file->transfer, published, file->size,
+					     file->expected_sha256, sha256, error, &status);
+		as_http_reply_json(ctx->msg, status, obj);
 		ctx->replied = TRUE;
 	}
 	g_ptr_array_remove(ctx->pending, file);
@@ -310,9 +347,8 @@ as_upload_maybe_reply(AsUploadCtx *ctx)
 				JsonObject *r = json_array_get_object_element(ctx->results, i);
 				if (!json_object_get_boolean_member(r, "ok")) {
 					g_autofree gchar *line = g_strdup_printf(
-					    "%s: %s",
-					    json_object_get_string_member(r, "name"),
-					    json_object_get_string_member(r, "error"));
+						"%s: %s", json_object_get_string_member(r, "name"),
+						json_object_get_string_member(r, "error"));
 					json_array_add_string_element(errors, line);
 				}
 			}
@@ -321,8 +357,7 @@ as_upload_maybe_reply(AsUploadCtx *ctx)
 			json_object_set_array_member(obj, "files", json_array_ref(ctx->results));
 			as_http_reply_json(ctx->msg, SOUP_STATUS_OK, obj);
 		} else {
-			as_http_reply_error(ctx->msg,
-					    SOUP_STATUS_BAD_REQUEST,
+			as_http_reply_error(ctx->msg, SOUP_STATUS_BAD_REQUEST,
 					    "no multipart part named 'file'");
 		}
 		ctx->replied = TRUE;
@@ -354,15 +389,11 @@ as_upload_part_begin_cb(gpointer user_data,
 		rel = as_path_sanitize(name, &error_local);
 		if (rel == NULL || part_sha256_bad) {
 			if (error_local == NULL)
-				g_set_error_literal(&error_local,
-						    AS_ERROR,
+				g_set_error_literal(&error_local, AS_ERROR,
 						    AS_ERROR_INVALID_ARGUMENT,
 						    "X-File-Hash must be 64 hex digits of SHA-256");
-			as_engine_record_failure(ctx->engine,
-						 "http-batch",
-						 name,
-						 as_http_peer(ctx->msg),
-						 error_local->message);
+			as_engine_record_failure(ctx->engine, "http-batch", name,
+						 as_http_peer(ctx->msg), error_local->message);
 			as_upload_batch_result(ctx, name != NULL ? name : "", NULL, error_local);
 			return TRUE;
 		}
@@ -375,11 +406,10 @@ as_upload_part_begin_cb(gpointer user_data,
 		} else {
 			g_autofree gchar *base = as_path_basename_only(filename);
 			if (base == NULL) {
-				g_set_error_literal(error,
-						    AS_ERROR,
-						    AS_ERROR_INVALID_ARGUMENT,
-						    "no file name: give it in the URL (/upload/NAME) or "
-						    "as the part's filename");
+				g_set_error_literal(
+					error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+					"no file name: give it in the URL (/upload/NAME) or "
+					"as the part's filename");
 				return FALSE;
 			}
 			rel = as_path_sanitize(base, error);
@@ -390,12 +420,11 @@ as_upload_part_begin_cb(gpointer user_data,
 	{
 		/* a name from the URL was routed when the request began */
 		g_autofree gchar *routed = !ctx->batch && ctx->path_tail != NULL
-					       ? g_strdup(rel)
-					       : as_upload_route(ctx->engine, ctx->msg, rel);
-		ctx->current = as_upload_file_new(ctx,
-						  routed,
-						  part_sha256 != NULL ? part_sha256 : ctx->expected_sha256,
-						  error);
+						   ? g_strdup(rel)
+						   : as_upload_route(ctx->engine, ctx->msg, rel);
+		ctx->current = as_upload_file_new(
+			ctx, routed, part_sha256 != NULL ? part_sha256 : ctx->expected_sha256,
+			error);
 	}
 	if (ctx->current == NULL)
 		return FALSE;
@@ -450,9 +479,7 @@ as_upload_part_header_cb(gpointer user_data, const gchar *name, const gchar *val
 	if (!as_sha256_hex_is_valid(value)) {
 		ctx->part_sha256_bad = TRUE;
 		if (!ctx->batch) {
-			g_set_error_literal(error,
-					    AS_ERROR,
-					    AS_ERROR_INVALID_ARGUMENT,
+			g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 					    "X-File-Hash must be 64 hex digits of SHA-256");
 			return FALSE;
 		}
@@ -463,10 +490,10 @@ as_upload_part_header_cb(gpointer user_data, const gchar *name, const gchar *val
 }
 
 static const AsMultipartCallbacks as_upload_multipart_callbacks = {
-    .part_begin = as_upload_part_begin_cb,
-    .part_data = as_upload_part_data_cb,
-    .part_end = as_upload_part_end_cb,
-    .part_header = as_upload_part_header_cb,
+	.part_begin = as_upload_part_begin_cb,
+	.part_data = as_upload_part_data_cb,
+	.part_end = as_upload_part_end_cb,
+	.part_header = as_upload_part_header_cb,
 };
 
 static void
@@ -506,7 +533,8 @@ as_upload_ctx_new(AsEngine *engine, SoupServerMessage *msg, gboolean batch)
 	ctx->batch = batch;
 	ctx->pending = g_ptr_array_new_with_free_func((GDestroyNotify)as_upload_file_free);
 	ctx->results = json_array_new();
-	g_object_set_data_full(G_OBJECT(msg), AS_HTTP_UPLOAD_KEY, ctx, (GDestroyNotify)as_upload_ctx_free);
+	g_object_set_data_full(G_OBJECT(msg), AS_HTTP_UPLOAD_KEY, ctx,
+			       (GDestroyNotify)as_upload_ctx_free);
 	soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
 	g_signal_connect(msg, "got-chunk", G_CALLBACK(as_upload_got_chunk_cb), ctx);
 	return ctx;
@@ -520,11 +548,9 @@ as_upload_check_length(AsEngine *engine, SoupServerMessage *msg, GError **error)
 
 	if (soup_message_headers_get_encoding(hdrs) == SOUP_ENCODING_CONTENT_LENGTH &&
 	    (guint64)soup_message_headers_get_content_length(hdrs) > config->max_size) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_TOO_LARGE,
-			    "the body of %" G_GINT64_FORMAT " bytes exceeds the limit of %" G_GUINT64_FORMAT
-			    " bytes",
+		g_set_error(error, AS_ERROR, AS_ERROR_TOO_LARGE,
+			    "the body of %" G_GINT64_FORMAT
+			    " bytes exceeds the limit of %" G_GUINT64_FORMAT " bytes",
 			    (gint64)soup_message_headers_get_content_length(hdrs),
 			    config->max_size);
 		return FALSE;
@@ -563,7 +589,8 @@ static void
 as_upload_pump_ctx_free(AsUploadPumpCtx *pctx)
 {
 	if (pctx->temp_name != NULL)
-		as_chunk_store_remove_temp(as_engine_get_chunk_store(pctx->engine), pctx->temp_name);
+		as_chunk_store_remove_temp(as_engine_get_chunk_store(pctx->engine),
+					   pctx->temp_name);
 	g_free(pctx->temp_name);
 	g_free(pctx->rel_path);
 	g_free(pctx->expected_sha256);
@@ -580,56 +607,28 @@ as_upload_pump_progress_cb(AsHttpPump *pump, guint64 bytes_done, gpointer user_d
 }
 
 static void
-as_upload_pump_done_cb(AsHttpPump *pump, const gchar *sha256, const GError *error, gpointer user_data)
+as_upload_pump_done_cb(AsHttpPump *pump,
+		       const gchar *sha256,
+		       const GError *error,
+		       gpointer user_data)
 {
 	AsUploadPumpCtx *pctx = user_data;
-	AsChunkStore *store = as_engine_get_chunk_store(pctx->engine);
-	AsConfig *config = as_engine_get_config(pctx->engine);
 	g_autoptr(GError) error_local = NULL;
 	g_autofree gchar *published = NULL;
-	g_autoptr(JsonObject) obj = json_object_new();
+	g_autoptr(JsonObject) obj = NULL;
+	guint status = 0;
 
 	if (error != NULL) {
 		as_engine_receive_failed(pctx->engine, pctx->transfer, error->message);
-		json_object_set_string_member(obj, "error", error->message);
-		as_http_pump_reply_json(pump, as_http_status_for_error(error), obj);
-		as_upload_pump_ctx_free(pctx);
-		return;
+		error_local = g_error_copy(error);
+	} else {
+		published = as_upload_commit(pctx->engine, pctx->transfer, &pctx->temp_name,
+					     pctx->rel_path, pctx->expected_sha256, sha256,
+					     pctx->length, &error_local);
 	}
-	if (pctx->expected_sha256 != NULL && !as_sha256_hex_equal(sha256, pctx->expected_sha256)) {
-		g_autofree gchar *reason = g_strdup_printf("SHA-256 mismatch: expected %s, got %s",
-							   pctx->expected_sha256,
-							   sha256);
-		as_engine_receive_failed(pctx->engine, pctx->transfer, reason);
-		json_object_set_string_member(obj, "error", "SHA-256 mismatch");
-		json_object_set_string_member(obj, "expected", pctx->expected_sha256);
-		json_object_set_string_member(obj, "actual", sha256);
-		as_http_pump_reply_json(pump, SOUP_STATUS_BAD_REQUEST, obj);
-		as_upload_pump_ctx_free(pctx);
-		return;
-	}
-	as_transfer_set_sha256(pctx->transfer, sha256);
-	published = as_publish_file(as_chunk_store_get_staging_fd(store),
-				    pctx->temp_name,
-				    as_chunk_store_get_root_fd(store),
-				    pctx->rel_path,
-				    config->overwrite,
-				    &error_local);
-	if (published == NULL) {
-		as_engine_receive_failed(pctx->engine, pctx->transfer, error_local->message);
-		json_object_set_string_member(obj, "error", error_local->message);
-		as_http_pump_reply_json(pump, as_http_status_for_error(error_local), obj);
-		as_upload_pump_ctx_free(pctx);
-		return;
-	}
-	g_clear_pointer(&pctx->temp_name, g_free);
-	as_engine_receive_completed(pctx->engine, pctx->transfer, published, sha256, pctx->length);
-	json_object_set_boolean_member(obj, "success", TRUE);
-	json_object_set_string_member(obj, "file_id", as_transfer_get_id(pctx->transfer));
-	json_object_set_string_member(obj, "filename", published);
-	json_object_set_int_member(obj, "size", (gint64)pctx->length);
-	json_object_set_string_member(obj, "sha256", sha256);
-	as_http_pump_reply_json(pump, SOUP_STATUS_OK, obj);
+	obj = as_upload_reply_json(pctx->transfer, published, pctx->length, pctx->expected_sha256,
+				   sha256, error_local, &status);
+	as_http_pump_reply_json(pump, status, obj);
 	as_upload_pump_ctx_free(pctx);
 }
 
@@ -653,16 +652,10 @@ as_upload_pump_start(AsEngine *engine,
 		as_upload_pump_ctx_free(pctx);
 		return FALSE;
 	}
-	pctx->transfer =
-	    g_object_ref(as_engine_receive_begin(engine, NULL, "http", rel, as_http_peer(msg), length));
-	as_http_pump_start(msg,
-			   fd,
-			   0,
-			   length,
-			   TRUE,
-			   as_upload_pump_progress_cb,
-			   as_upload_pump_done_cb,
-			   pctx);
+	pctx->transfer = g_object_ref(
+		as_engine_receive_begin(engine, NULL, "http", rel, as_http_peer(msg), length));
+	as_http_pump_start(msg, fd, 0, length, TRUE, as_upload_pump_progress_cb,
+			   as_upload_pump_done_cb, pctx);
 	close(fd);
 	return TRUE;
 }
@@ -678,9 +671,7 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	AsUploadCtx *ctx;
 
 	if (hash != NULL && !as_sha256_hex_is_valid(hash)) {
-		g_set_error_literal(&error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "X-File-Hash must be 64 hex digits of SHA-256");
 		as_upload_refuse(engine, msg, path_tail, error);
 		return;
@@ -688,10 +679,9 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	if (path_tail != NULL && *path_tail != '\0') {
 		g_autofree gchar *decoded = g_uri_unescape_string(path_tail, NULL);
 		if (decoded == NULL) {
-			g_set_error_literal(&error,
-					    AS_ERROR,
-					    AS_ERROR_INVALID_ARGUMENT,
-					    "the file name in the URL is not valid percent-encoding");
+			g_set_error_literal(
+				&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				"the file name in the URL is not valid percent-encoding");
 			as_upload_refuse(engine, msg, path_tail, error);
 			return;
 		}
@@ -713,13 +703,11 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	}
 
 	if (rel != NULL &&
-	    (content_type == NULL || g_ascii_strcasecmp(content_type, "multipart/form-data") != 0) &&
+	    (content_type == NULL ||
+	     g_ascii_strcasecmp(content_type, "multipart/form-data") != 0) &&
 	    soup_message_headers_get_encoding(hdrs) == SOUP_ENCODING_CONTENT_LENGTH &&
 	    soup_message_headers_get_content_length(hdrs) >= AS_HTTP_PUMP_MIN_BYTES) {
-		if (!as_upload_pump_start(engine,
-					  msg,
-					  rel,
-					  hash,
+		if (!as_upload_pump_start(engine, msg, rel, hash,
 					  (guint64)soup_message_headers_get_content_length(hdrs),
 					  &error))
 			as_upload_refuse(engine, msg, rel, error);
@@ -737,9 +725,7 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	}
 	/* a raw body (PUT or POST): the name must be in the URL */
 	if (rel == NULL) {
-		g_set_error_literal(&error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "a raw upload needs the file name in the URL: /upload/NAME");
 		as_upload_ctx_fail(ctx, g_steal_pointer(&error));
 		return;
@@ -761,9 +747,7 @@ as_http_upload_batch_begin(AsEngine *engine, SoupServerMessage *msg)
 	ctx = as_upload_ctx_new(engine, msg, TRUE);
 	if (content_type == NULL || !as_upload_setup_multipart(ctx, content_type, &error)) {
 		if (error == NULL)
-			g_set_error_literal(&error,
-					    AS_ERROR,
-					    AS_ERROR_INVALID_ARGUMENT,
+			g_set_error_literal(&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 					    "/upload/batch takes multipart/form-data");
 		as_upload_ctx_fail(ctx, g_steal_pointer(&error));
 	}

@@ -16,10 +16,7 @@ as_http_reply_json(SoupServerMessage *msg, guint status, JsonObject *obj)
 	json_node_set_object(node, obj);
 	text = json_to_string(node, FALSE);
 	soup_server_message_set_status(msg, status, NULL);
-	soup_server_message_set_response(msg,
-					 "application/json",
-					 SOUP_MEMORY_TAKE,
-					 text,
+	soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, text,
 					 strlen(text));
 }
 
@@ -59,21 +56,30 @@ as_http_status_for_error(const GError *error)
 	}
 }
 
+/* the JSON body and status of an error reply, for libsoup replies and pump replies alike */
+JsonObject *
+as_http_error_json(const GError *error, guint *status)
+{
+	JsonObject *obj = json_object_new();
+
+	*status = as_http_status_for_error(error);
+	/* 0.x clients match on this exact text */
+	if (*status == SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE) {
+		json_object_set_string_member(obj, "error",
+					      "Payload Too Large: file exceeds server limit");
+		json_object_set_string_member(obj, "detail", error->message);
+	} else {
+		json_object_set_string_member(obj, "error", error->message);
+	}
+	return obj;
+}
+
 void
 as_http_reply_gerror(SoupServerMessage *msg, const GError *error)
 {
-	guint status = as_http_status_for_error(error);
-	/* 0.x clients match on this exact text */
-	if (status == SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE) {
-		g_autoptr(JsonObject) obj = json_object_new();
-		json_object_set_string_member(obj,
-					      "error",
-					      "Payload Too Large: file exceeds server limit");
-		json_object_set_string_member(obj, "detail", error->message);
-		as_http_reply_json(msg, status, obj);
-		return;
-	}
-	as_http_reply_error(msg, status, error->message);
+	guint status = 0;
+	g_autoptr(JsonObject) obj = as_http_error_json(error, &status);
+	as_http_reply_json(msg, status, obj);
 }
 
 GHashTable *
@@ -95,7 +101,8 @@ as_http_param_string(GHashTable *params, const gchar *name, gboolean required, G
 {
 	const gchar *value = g_hash_table_lookup(params, name);
 	if (value == NULL && required) {
-		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "missing query parameter '%s'", name);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "missing query parameter '%s'", name);
 		return NULL;
 	}
 	return value;
@@ -115,16 +122,13 @@ as_http_param_uint64(GHashTable *params,
 	if (text == NULL) {
 		if (!required)
 			return TRUE;
-		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "missing query parameter '%s'", name);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "missing query parameter '%s'", name);
 		return FALSE;
 	}
 	if (!g_ascii_string_to_unsigned(text, 10, 0, max, value, &error_local)) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
-			    "query parameter '%s': %s",
-			    name,
-			    error_local->message);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "query parameter '%s': %s",
+			    name, error_local->message);
 		return FALSE;
 	}
 	return TRUE;
