@@ -200,7 +200,8 @@ as_token_store_generate(AsTokenStore *self,
 	g_autoptr(AsTokenInfo) info = NULL;
 	g_autoptr(GMutexLocker) write_locker = NULL;
 	gchar *token = NULL;
-	gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
+	gint64 now_us = g_get_real_time();
+	gint64 now_s = now_us / G_USEC_PER_SEC;
 
 	g_return_val_if_fail(AS_IS_TOKEN_STORE(self), NULL);
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
@@ -208,7 +209,7 @@ as_token_store_generate(AsTokenStore *self,
 	priv = GET_PRIVATE(self);
 	if (!as_token_store_label_is_valid(label, error))
 		return NULL;
-	if (expires_in_s > (guint64)(G_MAXINT64 - now_s)) {
+	if (expires_in_s > (guint64)(G_MAXINT64 - now_s - 1)) {
 		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "token lifetime is too long");
 		return NULL;
@@ -244,7 +245,11 @@ as_token_store_generate(AsTokenStore *self,
 		info->hash = as_token_hash(token);
 		info->label = label != NULL && label[0] != '\0' ? g_strdup(label) : NULL;
 		info->created = now_s;
-		info->expires = expires_in_s > 0 ? now_s + (gint64)expires_in_s : 0;
+		/* whole seconds rounded up: a token lives at least what was asked, even when it
+		 * is made at the end of a second */
+		info->expires = expires_in_s > 0 ? now_s + (gint64)expires_in_s +
+							(now_us % G_USEC_PER_SEC != 0 ? 1 : 0)
+						 : 0;
 	}
 	if (info == NULL) {
 		g_set_error_literal(error, AS_ERROR, AS_ERROR_FAILED,
