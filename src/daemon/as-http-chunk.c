@@ -25,7 +25,7 @@ typedef struct {
 	guint64 received;
 	gchar *expected_sha256; /* X-Chunk-Hash */
 	gboolean duplicate;
-	gboolean ended;		/* end_chunk() was called */
+	gboolean ended; /* end_chunk() was called */
 	gboolean paused_by_writer;
 } AsChunkCtx;
 
@@ -53,11 +53,8 @@ as_http_chunk_transfer(AsEngine *engine, SoupServerMessage *msg, AsChunkTask *ta
 	if (transfer != NULL && as_transfer_get_state(transfer) != AS_TRANSFER_STATE_FAILED &&
 	    as_transfer_get_state(transfer) != AS_TRANSFER_STATE_CANCELLED)
 		return transfer;
-	transfer = as_engine_receive_begin(engine,
-					   as_chunk_task_get_id(task),
-					   "http-chunk",
-					   as_chunk_task_get_rel_path(task),
-					   as_http_peer(msg),
+	transfer = as_engine_receive_begin(engine, as_chunk_task_get_id(task), "http-chunk",
+					   as_chunk_task_get_rel_path(task), as_http_peer(msg),
 					   as_chunk_task_get_total_size(task));
 	as_transfer_set_bytes_done(transfer, as_chunk_task_get_bytes_done(task));
 	return transfer;
@@ -87,8 +84,7 @@ as_http_chunk_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_
 		ctx->paused_by_writer = TRUE;
 		soup_server_message_pause(msg);
 	}
-	as_engine_receive_progress(ctx->engine,
-				   ctx->transfer,
+	as_engine_receive_progress(ctx->engine, ctx->transfer,
 				   as_chunk_task_get_bytes_done(ctx->task) + ctx->received);
 }
 
@@ -123,7 +119,11 @@ as_http_chunk_parse(GHashTable *params,
 	return TRUE;
 }
 
-static void as_http_chunk_reply(AsChunkCtx *ctx);
+static JsonObject *as_http_chunk_settle(AsChunkCtx *ctx,
+					const gchar *sha256,
+					const GError *error,
+					const gchar *peer,
+					guint *status);
 
 /* a large chunk body goes through the pump; the ctx then belongs to it, not to the message */
 static void
@@ -131,59 +131,21 @@ as_http_chunk_pump_progress_cb(AsHttpPump *pump, guint64 bytes_done, gpointer us
 {
 	AsChunkCtx *ctx = user_data;
 	ctx->received = bytes_done;
-	as_engine_receive_progress(ctx->engine,
-				   ctx->transfer,
+	as_engine_receive_progress(ctx->engine, ctx->transfer,
 				   as_chunk_task_get_bytes_done(ctx->task) + bytes_done);
 }
 
 static void
-as_http_chunk_pump_done_cb(AsHttpPump *pump, const gchar *sha256, const GError *error, gpointer user_data)
+as_http_chunk_pump_done_cb(AsHttpPump *pump,
+			   const gchar *sha256,
+			   const GError *error,
+			   gpointer user_data)
 {
 	AsChunkCtx *ctx = user_data;
-	g_autoptr(GError) error_local = NULL;
-	g_autoptr(JsonObject) obj = json_object_new();
-	guint status = SOUP_STATUS_OK;
+	guint status = 0;
+	g_autoptr(JsonObject) obj =
+		as_http_chunk_settle(ctx, sha256, error, as_http_pump_get_peer(pump), &status);
 
-	ctx->ended = TRUE;
-	if (error != NULL) {
-		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
-		as_engine_record_failure(ctx->engine,
-					 "http-chunk",
-					 as_chunk_task_get_rel_path(ctx->task),
-					 as_http_pump_get_peer(pump),
-					 error->message);
-		json_object_set_string_member(obj, "error", error->message);
-		status = as_http_status_for_error(error);
-	} else if (ctx->expected_sha256 != NULL && !as_sha256_hex_equal(sha256, ctx->expected_sha256)) {
-		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
-		as_engine_record_failure(ctx->engine,
-					 "http-chunk",
-					 as_chunk_task_get_rel_path(ctx->task),
-					 as_http_pump_get_peer(pump),
-					 "chunk SHA-256 mismatch");
-		json_object_set_string_member(obj, "error", "chunk SHA-256 mismatch");
-		json_object_set_int_member(obj, "chunk_index", ctx->index);
-		json_object_set_string_member(obj, "expected", ctx->expected_sha256);
-		json_object_set_string_member(obj, "actual", sha256);
-		status = SOUP_STATUS_BAD_REQUEST;
-	} else if (!as_chunk_task_end_chunk(ctx->task, ctx->index, TRUE, &error_local)) {
-		json_object_set_string_member(obj, "error", error_local->message);
-		status = as_http_status_for_error(error_local);
-	} else {
-		guint32 done = as_chunk_task_get_done_count(ctx->task);
-		guint32 total = as_chunk_task_get_total_chunks(ctx->task);
-		as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
-		as_engine_receive_progress(ctx->engine,
-					   ctx->transfer,
-					   as_chunk_task_get_bytes_done(ctx->task));
-		json_object_set_string_member(obj, "task_id", as_chunk_task_get_id(ctx->task));
-		json_object_set_int_member(obj, "chunk_index", ctx->index);
-		json_object_set_int_member(obj, "received", (gint64)ctx->received);
-		json_object_set_boolean_member(obj, "all_chunks_done", done == total);
-		json_object_set_int_member(obj, "chunks_done", done);
-		json_object_set_int_member(obj, "total_chunks", total);
-		json_object_set_boolean_member(obj, "duplicate", FALSE);
-	}
 	as_http_pump_reply_json(pump, status, obj);
 	as_chunk_ctx_free(ctx);
 }
@@ -203,26 +165,18 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	gboolean already_done = FALSE;
 	AsChunkCtx *ctx;
 
-	if (!as_http_chunk_parse(params,
-				 engine,
-				 &task_id,
-				 &rel_path,
-				 &index,
-				 &total_chunks,
-				 &total_size,
-				 &chunk_size,
-				 &error))
+	if (!as_http_chunk_parse(params, engine, &task_id, &rel_path, &index, &total_chunks,
+				 &total_size, &chunk_size, &error))
 		goto fail;
 	if (chunk_hash != NULL && !as_sha256_hex_is_valid(chunk_hash)) {
-		g_set_error_literal(&error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "X-Chunk-Hash must be 64 hex digits of SHA-256");
 		goto fail;
 	}
 	/* the body size must be known up front: it is checked against the chunk's range */
 	if (soup_message_headers_get_encoding(hdrs) != SOUP_ENCODING_CONTENT_LENGTH) {
-		as_http_reply_error(msg, SOUP_STATUS_LENGTH_REQUIRED, "chunks need a Content-Length");
+		as_http_reply_error(msg, SOUP_STATUS_LENGTH_REQUIRED,
+				    "chunks need a Content-Length");
 		return;
 	}
 	/* routing is deterministic, so every chunk of a task lands on the same routed name; a
@@ -233,20 +187,13 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 		g_free(rel_path);
 		rel_path = routed;
 	}
-	task = as_chunk_store_open_task(store,
-					task_id,
-					rel_path,
-					total_size,
-					chunk_size,
-					(guint32)total_chunks,
-					&error);
+	task = as_chunk_store_open_task(store, task_id, rel_path, total_size, chunk_size,
+					(guint32)total_chunks, &error);
 	if (task == NULL)
 		goto fail;
-	if (!as_chunk_task_begin_chunk(task,
-				       (guint32)index,
+	if (!as_chunk_task_begin_chunk(task, (guint32)index,
 				       (guint64)soup_message_headers_get_content_length(hdrs),
-				       &already_done,
-				       &error))
+				       &already_done, &error))
 		goto fail;
 	if (!as_chunk_task_chunk_range(task, (guint32)index, &offset, &length, &error)) {
 		as_chunk_task_end_chunk(task, (guint32)index, FALSE, NULL);
@@ -265,23 +212,18 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	if (!already_done)
 		ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
 	if (!already_done && length >= AS_HTTP_PUMP_MIN_BYTES) {
-		as_http_pump_start(msg,
-				   as_chunk_task_get_fd(ctx->task),
-				   offset,
-				   length,
-				   chunk_hash != NULL,
-				   as_http_chunk_pump_progress_cb,
-				   as_http_chunk_pump_done_cb,
-				   ctx);
+		as_http_pump_start(msg, as_chunk_task_get_fd(ctx->task), offset, length,
+				   chunk_hash != NULL, as_http_chunk_pump_progress_cb,
+				   as_http_chunk_pump_done_cb, ctx);
 		return;
 	}
 	if (!already_done) {
-		ctx->writer = as_disk_writer_new(as_chunk_task_get_fd(ctx->task),
-						 offset,
+		ctx->writer = as_disk_writer_new(as_chunk_task_get_fd(ctx->task), offset,
 						 chunk_hash != NULL);
 		as_disk_writer_set_drain_func(ctx->writer, as_http_chunk_drain_cb, ctx);
 	}
-	g_object_set_data_full(G_OBJECT(msg), AS_HTTP_CHUNK_KEY, ctx, (GDestroyNotify)as_chunk_ctx_free);
+	g_object_set_data_full(G_OBJECT(msg), AS_HTTP_CHUNK_KEY, ctx,
+			       (GDestroyNotify)as_chunk_ctx_free);
 	/* a duplicate's body is read and dropped: a verified chunk is never rewritten */
 	soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
 	g_signal_connect(msg, "got-chunk", G_CALLBACK(as_http_chunk_got_chunk_cb), ctx);
@@ -291,10 +233,11 @@ fail:
 	as_http_reply_gerror(msg, error);
 }
 
-static void
-as_http_chunk_reply(AsChunkCtx *ctx)
+/* the 0.x reply to an accepted (or duplicate) chunk */
+static JsonObject *
+as_http_chunk_ok_json(AsChunkCtx *ctx)
 {
-	g_autoptr(JsonObject) obj = json_object_new();
+	JsonObject *obj = json_object_new();
 	guint32 done = as_chunk_task_get_done_count(ctx->task);
 	guint32 total = as_chunk_task_get_total_chunks(ctx->task);
 
@@ -305,7 +248,54 @@ as_http_chunk_reply(AsChunkCtx *ctx)
 	json_object_set_int_member(obj, "chunks_done", done);
 	json_object_set_int_member(obj, "total_chunks", total);
 	json_object_set_boolean_member(obj, "duplicate", ctx->duplicate);
+	return obj;
+}
+
+static void
+as_http_chunk_reply(AsChunkCtx *ctx)
+{
+	g_autoptr(JsonObject) obj = as_http_chunk_ok_json(ctx);
 	as_http_reply_json(ctx->msg, SOUP_STATUS_OK, obj);
+}
+
+/*
+ * The chunk's bytes are written (or @error says why not): check them against X-Chunk-Hash,
+ * mark the chunk done or not, and build the reply. Shared by the libsoup path and the pump.
+ */
+static JsonObject *
+as_http_chunk_settle(
+	AsChunkCtx *ctx, const gchar *sha256, const GError *error, const gchar *peer, guint *status)
+{
+	g_autoptr(GError) error_local = NULL;
+
+	ctx->ended = TRUE;
+	if (error == NULL && ctx->expected_sha256 != NULL &&
+	    !as_sha256_hex_equal(sha256, ctx->expected_sha256)) {
+		JsonObject *obj = json_object_new();
+		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+		as_engine_record_failure(ctx->engine, "http-chunk",
+					 as_chunk_task_get_rel_path(ctx->task), peer,
+					 "chunk SHA-256 mismatch");
+		json_object_set_string_member(obj, "error", "chunk SHA-256 mismatch");
+		json_object_set_int_member(obj, "chunk_index", ctx->index);
+		json_object_set_string_member(obj, "expected", ctx->expected_sha256);
+		json_object_set_string_member(obj, "actual", sha256);
+		*status = SOUP_STATUS_BAD_REQUEST;
+		return obj;
+	}
+	if (error == NULL && as_chunk_task_end_chunk(ctx->task, ctx->index, TRUE, &error_local)) {
+		as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
+		as_engine_receive_progress(ctx->engine, ctx->transfer,
+					   as_chunk_task_get_bytes_done(ctx->task));
+		*status = SOUP_STATUS_OK;
+		return as_http_chunk_ok_json(ctx);
+	}
+	if (error == NULL)
+		error = error_local;
+	as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+	as_engine_record_failure(ctx->engine, "http-chunk", as_chunk_task_get_rel_path(ctx->task),
+				 peer, error->message);
+	return as_http_error_json(error, status);
 }
 
 static void
@@ -315,42 +305,13 @@ as_http_chunk_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	AsChunkCtx *ctx = g_object_get_data(G_OBJECT(msg), AS_HTTP_CHUNK_KEY);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *sha256 = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint status = 0;
 
 	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
 	g_clear_object(&ctx->writer);
-	if (sha256 != NULL && ctx->expected_sha256 != NULL &&
-	    !as_sha256_hex_equal(sha256, ctx->expected_sha256)) {
-		g_autoptr(JsonObject) obj = json_object_new();
-		ctx->ended = TRUE;
-		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
-		as_engine_record_failure(ctx->engine,
-					 "http-chunk",
-					 as_chunk_task_get_rel_path(ctx->task),
-					 as_http_peer(msg),
-					 "chunk SHA-256 mismatch");
-		json_object_set_string_member(obj, "error", "chunk SHA-256 mismatch");
-		json_object_set_int_member(obj, "chunk_index", ctx->index);
-		json_object_set_string_member(obj, "expected", ctx->expected_sha256);
-		json_object_set_string_member(obj, "actual", sha256);
-		as_http_reply_json(msg, SOUP_STATUS_BAD_REQUEST, obj);
-		soup_server_message_unpause(msg);
-		return;
-	}
-	ctx->ended = TRUE;
-	if (sha256 == NULL || !as_chunk_task_end_chunk(ctx->task, ctx->index, TRUE, &error)) {
-		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
-		as_engine_record_failure(ctx->engine,
-					 "http-chunk",
-					 as_chunk_task_get_rel_path(ctx->task),
-					 as_http_peer(msg),
-					 error->message);
-		as_http_reply_gerror(msg, error);
-		soup_server_message_unpause(msg);
-		return;
-	}
-	as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
-	as_engine_receive_progress(ctx->engine, ctx->transfer, as_chunk_task_get_bytes_done(ctx->task));
-	as_http_chunk_reply(ctx);
+	obj = as_http_chunk_settle(ctx, sha256, error, as_http_peer(msg), &status);
+	as_http_reply_json(msg, status, obj);
 	soup_server_message_unpause(msg);
 }
 
@@ -442,16 +403,10 @@ as_http_complete_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		soup_server_message_unpause(ctx->msg);
 		return;
 	}
-	as_engine_receive_completed(ctx->engine,
-				    ctx->transfer,
-				    published,
-				    sha256,
+	as_engine_receive_completed(ctx->engine, ctx->transfer, published, sha256,
 				    as_chunk_task_get_total_size(task));
-	as_http_complete_reply(ctx->msg,
-			       as_chunk_task_get_rel_path(task),
-			       published,
-			       as_chunk_task_get_total_size(task),
-			       sha256);
+	as_http_complete_reply(ctx->msg, as_chunk_task_get_rel_path(task), published,
+			       as_chunk_task_get_total_size(task), sha256);
 	soup_server_message_unpause(ctx->msg);
 }
 
@@ -470,14 +425,13 @@ as_http_chunk_complete(AsEngine *engine, SoupServerMessage *msg)
 
 	if (task_id == NULL ||
 	    !as_http_param_uint64(params, "total_size", FALSE, G_MAXUINT64, &total_size, &error) ||
-	    !as_http_param_uint64(params, "total_chunks", FALSE, G_MAXUINT32, &total_chunks, &error))
+	    !as_http_param_uint64(params, "total_chunks", FALSE, G_MAXUINT32, &total_chunks,
+				  &error))
 		goto fail;
 	if (sha256 != NULL && *sha256 == '\0')
 		sha256 = NULL;
 	if (sha256 != NULL && !as_sha256_hex_is_valid(sha256)) {
-		g_set_error_literal(&error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "sha256 must be 64 hex digits");
 		goto fail;
 	}
@@ -504,13 +458,10 @@ as_http_chunk_complete(AsEngine *engine, SoupServerMessage *msg)
 	}
 	if ((total_size != G_MAXUINT64 && total_size != as_chunk_task_get_total_size(task)) ||
 	    (total_chunks != G_MAXUINT64 && total_chunks != as_chunk_task_get_total_chunks(task))) {
-		g_set_error(&error,
-			    AS_ERROR,
-			    AS_ERROR_CONFLICT,
+		g_set_error(&error, AS_ERROR, AS_ERROR_CONFLICT,
 			    "task %s was started with total_size %" G_GUINT64_FORMAT
 			    " and total_chunks %u",
-			    task_id,
-			    as_chunk_task_get_total_size(task),
+			    task_id, as_chunk_task_get_total_size(task),
 			    as_chunk_task_get_total_chunks(task));
 		goto fail;
 	}
@@ -522,7 +473,8 @@ as_http_chunk_complete(AsEngine *engine, SoupServerMessage *msg)
 	ctx->expected_sha256 = g_strdup(sha256);
 	as_transfer_set_state(ctx->transfer, AS_TRANSFER_STATE_VERIFYING);
 	soup_server_message_pause(msg);
-	as_chunk_task_complete_async(task, sha256, config->overwrite, NULL, as_http_complete_done_cb, ctx);
+	as_chunk_task_complete_async(task, sha256, config->overwrite, NULL,
+				     as_http_complete_done_cb, ctx);
 	return;
 fail:
 	as_http_reply_gerror(msg, error);
@@ -585,7 +537,8 @@ as_http_chunk_status(AsEngine *engine, SoupServerMessage *msg)
 	json_object_set_int_member(obj, "chunk_size", (gint64)as_chunk_task_get_chunk_size(task));
 	json_object_set_int_member(obj, "total_chunks", as_chunk_task_get_total_chunks(task));
 	json_object_set_int_member(obj, "received_chunks", as_chunk_task_get_done_count(task));
-	json_object_set_int_member(obj, "received_bytes", (gint64)as_chunk_task_get_bytes_done(task));
+	json_object_set_int_member(obj, "received_bytes",
+				   (gint64)as_chunk_task_get_bytes_done(task));
 	json_object_set_array_member(obj, "received", g_steal_pointer(&received));
 	json_object_set_array_member(obj, "missing", g_steal_pointer(&missing));
 	as_http_reply_json(msg, SOUP_STATUS_OK, obj);
