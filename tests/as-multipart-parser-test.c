@@ -898,9 +898,9 @@ as_test_part_header(void)
 	g_assert_true(as_multipart_parser_feed(parser, (const guint8 *)body, strlen(body), &error));
 	g_assert_no_error(error);
 	g_assert_true(as_multipart_parser_finish(parser, &error));
-	g_assert_cmpstr(h.seen->str,
-			==,
-			"Content-Disposition=form-data; name=\"a/x.txt\";X-File-Hash=ABC123;begin:a/x.txt|");
+	g_assert_cmpstr(h.seen->str, ==,
+			"Content-Disposition=form-data; "
+			"name=\"a/x.txt\";X-File-Hash=ABC123;begin:a/x.txt|");
 	g_string_free(h.seen, TRUE);
 }
 

@@ -8,18 +8,18 @@
 #include "as-error.h"
 
 static const GDBusErrorEntry as_error_entries[] = {
-    {AS_ERROR_FAILED, "org.aerosync.Error.Failed"},
-    {AS_ERROR_INVALID_ARGUMENT, "org.aerosync.Error.InvalidArgument"},
-    {AS_ERROR_NOT_FOUND, "org.aerosync.Error.NotFound"},
-    {AS_ERROR_AMBIGUOUS, "org.aerosync.Error.Ambiguous"},
-    {AS_ERROR_PERMISSION_DENIED, "org.aerosync.Error.PermissionDenied"},
-    {AS_ERROR_NOT_SUPPORTED, "org.aerosync.Error.NotSupported"},
-    {AS_ERROR_IO, "org.aerosync.Error.Io"},
-    {AS_ERROR_NO_SPACE, "org.aerosync.Error.NoSpace"},
-    {AS_ERROR_TOO_LARGE, "org.aerosync.Error.TooLarge"},
-    {AS_ERROR_HASH_MISMATCH, "org.aerosync.Error.HashMismatch"},
-    {AS_ERROR_CONFLICT, "org.aerosync.Error.Conflict"},
-    {AS_ERROR_INCOMPLETE, "org.aerosync.Error.Incomplete"},
+	{AS_ERROR_FAILED, "org.aerosync.Error.Failed"},
+	{AS_ERROR_INVALID_ARGUMENT, "org.aerosync.Error.InvalidArgument"},
+	{AS_ERROR_NOT_FOUND, "org.aerosync.Error.NotFound"},
+	{AS_ERROR_AMBIGUOUS, "org.aerosync.Error.Ambiguous"},
+	{AS_ERROR_PERMISSION_DENIED, "org.aerosync.Error.PermissionDenied"},
+	{AS_ERROR_NOT_SUPPORTED, "org.aerosync.Error.NotSupported"},
+	{AS_ERROR_IO, "org.aerosync.Error.Io"},
+	{AS_ERROR_NO_SPACE, "org.aerosync.Error.NoSpace"},
+	{AS_ERROR_TOO_LARGE, "org.aerosync.Error.TooLarge"},
+	{AS_ERROR_HASH_MISMATCH, "org.aerosync.Error.HashMismatch"},
+	{AS_ERROR_CONFLICT, "org.aerosync.Error.Conflict"},
+	{AS_ERROR_INCOMPLETE, "org.aerosync.Error.Incomplete"},
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(as_error_entries) == AS_ERROR_LAST);
@@ -28,9 +28,7 @@ GQuark
 as_error_quark(void)
 {
 	static gsize quark = 0;
-	g_dbus_error_register_error_domain("as-error-quark",
-					   &quark,
-					   as_error_entries,
+	g_dbus_error_register_error_domain("as-error-quark", &quark, as_error_entries,
 					   G_N_ELEMENTS(as_error_entries));
 	return (GQuark)quark;
 }
@@ -79,7 +77,7 @@ as_error_convert(GError **error)
 			break;
 		}
 	} else if (e->domain == G_FILE_ERROR) {
-		e->code = e->code == G_FILE_ERROR_NOSPC	 ? AS_ERROR_NO_SPACE
+		e->code = e->code == G_FILE_ERROR_NOSPC	  ? AS_ERROR_NO_SPACE
 			  : e->code == G_FILE_ERROR_NOENT ? AS_ERROR_NOT_FOUND
 			  : e->code == G_FILE_ERROR_ACCES ? AS_ERROR_PERMISSION_DENIED
 							  : AS_ERROR_IO;

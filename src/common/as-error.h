@@ -40,11 +40,8 @@ typedef enum {
 	AS_ERROR_LAST
 } AsError;
 
-GQuark
-as_error_quark(void);
-const gchar *
-as_error_to_dbus_name(AsError code);
-void
-as_error_convert(GError **error);
+GQuark as_error_quark(void);
+const gchar *as_error_to_dbus_name(AsError code);
+void as_error_convert(GError **error);
 
 G_END_DECLS

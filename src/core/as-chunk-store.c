@@ -23,7 +23,7 @@
 #define AS_CHUNK_STORE_STAGING_DIR_MODE 0700
 /* the umask applies; staged files are private anyway because the staging dir is 0700,
  * and a published file must end up with the mode any new file of the user gets */
-#define AS_CHUNK_STORE_FILE_MODE	0666
+#define AS_CHUNK_STORE_FILE_MODE 0666
 
 /* largest .meta or .done key file we agree to read */
 #define AS_CHUNK_STORE_KEYFILE_MAX (64 * 1024)
@@ -62,7 +62,8 @@ struct _AsChunkStore {
 	GMutex open_mutex;     /* serialises finding or creating a task */
 	GMutex tasks_mutex;
 	GHashTable *tasks; /* (element-type utf8 GWeakRef) owned, protected by tasks_mutex */
-	GHashTable *temps; /* (element-type utf8) names of our live temps, protected by tasks_mutex */
+	GHashTable
+		*temps; /* (element-type utf8) names of our live temps, protected by tasks_mutex */
 };
 
 struct _AsChunkTask {
@@ -1057,7 +1058,8 @@ as_chunk_store_cleanup_temps(AsChunkStore *self)
 		fd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dirfd(dir), entry->d_name, 0) == 0)
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    unlinkat(dirfd(dir), entry->d_name, 0) == 0)
 			removed++;
 		close(fd);
 	}

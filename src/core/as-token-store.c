@@ -248,7 +248,7 @@ as_token_store_generate(AsTokenStore *self,
 		/* whole seconds rounded up: a token lives at least what was asked, even when it
 		 * is made at the end of a second */
 		info->expires = expires_in_s > 0 ? now_s + (gint64)expires_in_s +
-							(now_us % G_USEC_PER_SEC != 0 ? 1 : 0)
+							   (now_us % G_USEC_PER_SEC != 0 ? 1 : 0)
 						 : 0;
 	}
 	if (info == NULL) {

@@ -41,7 +41,8 @@ as_config_free(AsConfig *self)
 	g_free(self);
 }
 
-/* "512KB", "10MB", "1.5G", "1048576", "100GiB": binary multiples, as 0.x's --max-size takes bytes */
+/* "512KB", "10MB", "1.5G", "1048576", "100GiB": binary multiples, as 0.x's --max-size takes bytes
+ */
 gboolean
 as_config_parse_size(const gchar *text, guint64 *bytes, GError **error)
 {
@@ -74,16 +75,13 @@ as_config_parse_size(const gchar *text, guint64 *bytes, GError **error)
 	else if (g_strv_contains((const gchar *[]){"t", "tb", "tib", NULL}, unit))
 		mult = 1024ull * 1024 * 1024 * 1024;
 	else {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
-			    "invalid size '%s': unknown unit '%s'",
-			    text,
-			    unit);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "invalid size '%s': unknown unit '%s'", text, unit);
 		return FALSE;
 	}
 	if (value * (gdouble)mult > (gdouble)G_MAXUINT64) {
-		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "size '%s' is too large", text);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "size '%s' is too large",
+			    text);
 		return FALSE;
 	}
 	*bytes = (guint64)(value * (gdouble)mult);
@@ -143,11 +141,7 @@ as_config_key_bool(GKeyFile *kf, const gchar *key, gboolean *value, GError **err
 		return TRUE;
 	tmp = g_key_file_get_boolean(kf, AS_CONFIG_GROUP, key, &error_local);
 	if (error_local != NULL) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
-			    "key '%s': %s",
-			    key,
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "key '%s': %s", key,
 			    error_local->message);
 		return FALSE;
 	}
@@ -177,12 +171,9 @@ static gboolean
 as_config_check_idle_timeout(gint idle_timeout_s, GError **error)
 {
 	if (idle_timeout_s < 0 || idle_timeout_s > AS_CONFIG_IDLE_TIMEOUT_MAX_S) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 			    "idle-timeout must be 0 (never) to %d seconds, not %d",
-			    AS_CONFIG_IDLE_TIMEOUT_MAX_S,
-			    idle_timeout_s);
+			    AS_CONFIG_IDLE_TIMEOUT_MAX_S, idle_timeout_s);
 		return FALSE;
 	}
 	return TRUE;
@@ -199,12 +190,8 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error_local)) {
 		if (!must_exist && g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return TRUE;
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
-			    "cannot read config %s: %s",
-			    path,
-			    error_local->message);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "cannot read config %s: %s",
+			    path, error_local->message);
 		return FALSE;
 	}
 	g_free(self->config_path);
@@ -214,12 +201,8 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 	keys = g_key_file_get_keys(kf, AS_CONFIG_GROUP, NULL, NULL);
 	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
 		if (!g_strv_contains(as_config_known_keys, keys[i])) {
-			g_set_error(error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
-				    "config %s: unknown key '%s' in [%s]",
-				    path,
-				    keys[i],
+			g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "config %s: unknown key '%s' in [%s]", path, keys[i],
 				    AS_CONFIG_GROUP);
 			return FALSE;
 		}
@@ -230,7 +213,8 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 	if (self->port < 0 && g_key_file_has_key(kf, AS_CONFIG_GROUP, "port", NULL)) {
 		gint port = g_key_file_get_integer(kf, AS_CONFIG_GROUP, "port", &error_local);
 		if (error_local != NULL || port < 0 || port > 65535) {
-			g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "config %s: invalid port", path);
+			g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "config %s: invalid port", path);
 			return FALSE;
 		}
 		self->port = port;
@@ -263,13 +247,10 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 	if (self->idle_timeout_s < 0 &&
 	    g_key_file_has_key(kf, AS_CONFIG_GROUP, "idle-timeout", NULL)) {
 		gint idle_timeout_s =
-		    g_key_file_get_integer(kf, AS_CONFIG_GROUP, "idle-timeout", &error_local);
+			g_key_file_get_integer(kf, AS_CONFIG_GROUP, "idle-timeout", &error_local);
 		if (error_local != NULL) {
-			g_set_error(error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
-				    "config %s: key 'idle-timeout': %s",
-				    path,
+			g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "config %s: key 'idle-timeout': %s", path,
 				    error_local->message);
 			return FALSE;
 		}
@@ -310,79 +291,53 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 	AsConfigArgs a = {.port = -1, .idle_timeout_s = -1, .ready_fd = -1};
 	g_autoptr(GOptionContext) ctx = NULL;
 	const GOptionEntry entries[] = {
-	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &a.config, "Read this config file", "PATH"},
-	    {"bind", 0, 0, G_OPTION_ARG_STRING, &a.bind, "Address to listen on (0.0.0.0)", "ADDR"},
-	    {"port", 'p', 0, G_OPTION_ARG_INT, &a.port, "HTTP port (7788, 0 = any free)", "PORT"},
-	    {"save-to", 'd', 0, G_OPTION_ARG_FILENAME, &a.save_to, "Receive directory", "DIR"},
-	    {"max-size", 0, 0, G_OPTION_ARG_STRING, &a.max_size, "Largest accepted file", "SIZE"},
-	    {"overwrite", 0, 0, G_OPTION_ARG_NONE, &a.overwrite, "Replace existing files", NULL},
-	    {"no-auth", 0, 0, G_OPTION_ARG_NONE, &a.no_auth, "Accept uploads without a token", NULL},
-	    {"auth-token-file",
-	     0,
-	     0,
-	     G_OPTION_ARG_FILENAME,
-	     &a.auth_token_file,
-	     "Also accept the token in this file",
-	     "FILE"},
-	    {"legacy-secret-file",
-	     0,
-	     0,
-	     G_OPTION_ARG_FILENAME,
-	     &a.legacy_secret_file,
-	     "Accept AeroSync 0.x signed tokens made with the secret in this file",
-	     "FILE"},
-	    {"token-backend",
-	     0,
-	     0,
-	     G_OPTION_ARG_STRING,
-	     &a.token_backend,
-	     "Token store: auto, file or secret-service",
-	     "NAME"},
-	    {"audit-log", 0, 0, G_OPTION_ARG_FILENAME, &a.audit_log, "Write a JSONL audit log", "PATH"},
-	    {"one-shot", 0, 0, G_OPTION_ARG_NONE, &a.one_shot, "Exit after one verified file", NULL},
-	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &a.verbose, "Log more", NULL},
-	    {"session", 0, 0, G_OPTION_ARG_NONE, &a.session, "Own org.aerosync on the session bus (default)", NULL},
-	    {"no-dbus", 0, 0, G_OPTION_ARG_NONE, &a.no_dbus, "Do not use D-Bus", NULL},
-	    {"no-mdns",
-	     0,
-	     0,
-	     G_OPTION_ARG_NONE,
-	     &a.no_mdns,
-	     "Do not publish this receiver on the LAN (mDNS)",
-	     NULL},
-	    {"no-listen",
-	     0,
-	     0,
-	     G_OPTION_ARG_NONE,
-	     &a.no_listen,
-	     "Open no HTTP port, serve D-Bus only",
-	     NULL},
-	    {"idle-timeout",
-	     0,
-	     0,
-	     G_OPTION_ARG_INT,
-	     &a.idle_timeout_s,
-	     "With --no-listen, exit after this long with nothing to do (0 = never)",
-	     "SECONDS"},
-	    {"ready-fd",
-	     0,
-	     G_OPTION_FLAG_HIDDEN,
-	     G_OPTION_ARG_INT,
-	     &a.ready_fd,
-	     "Write 'port=N' to this fd when listening",
-	     "FD"},
-	    {NULL}};
+		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &a.config, "Read this config file",
+		 "PATH"},
+		{"bind", 0, 0, G_OPTION_ARG_STRING, &a.bind, "Address to listen on (0.0.0.0)",
+		 "ADDR"},
+		{"port", 'p', 0, G_OPTION_ARG_INT, &a.port, "HTTP port (7788, 0 = any free)",
+		 "PORT"},
+		{"save-to", 'd', 0, G_OPTION_ARG_FILENAME, &a.save_to, "Receive directory", "DIR"},
+		{"max-size", 0, 0, G_OPTION_ARG_STRING, &a.max_size, "Largest accepted file",
+		 "SIZE"},
+		{"overwrite", 0, 0, G_OPTION_ARG_NONE, &a.overwrite, "Replace existing files",
+		 NULL},
+		{"no-auth", 0, 0, G_OPTION_ARG_NONE, &a.no_auth, "Accept uploads without a token",
+		 NULL},
+		{"auth-token-file", 0, 0, G_OPTION_ARG_FILENAME, &a.auth_token_file,
+		 "Also accept the token in this file", "FILE"},
+		{"legacy-secret-file", 0, 0, G_OPTION_ARG_FILENAME, &a.legacy_secret_file,
+		 "Accept AeroSync 0.x signed tokens made with the secret in this file", "FILE"},
+		{"token-backend", 0, 0, G_OPTION_ARG_STRING, &a.token_backend,
+		 "Token store: auto, file or secret-service", "NAME"},
+		{"audit-log", 0, 0, G_OPTION_ARG_FILENAME, &a.audit_log, "Write a JSONL audit log",
+		 "PATH"},
+		{"one-shot", 0, 0, G_OPTION_ARG_NONE, &a.one_shot, "Exit after one verified file",
+		 NULL},
+		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &a.verbose, "Log more", NULL},
+		{"session", 0, 0, G_OPTION_ARG_NONE, &a.session,
+		 "Own org.aerosync on the session bus (default)", NULL},
+		{"no-dbus", 0, 0, G_OPTION_ARG_NONE, &a.no_dbus, "Do not use D-Bus", NULL},
+		{"no-mdns", 0, 0, G_OPTION_ARG_NONE, &a.no_mdns,
+		 "Do not publish this receiver on the LAN (mDNS)", NULL},
+		{"no-listen", 0, 0, G_OPTION_ARG_NONE, &a.no_listen,
+		 "Open no HTTP port, serve D-Bus only", NULL},
+		{"idle-timeout", 0, 0, G_OPTION_ARG_INT, &a.idle_timeout_s,
+		 "With --no-listen, exit after this long with nothing to do (0 = never)",
+		 "SECONDS"},
+		{"ready-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a.ready_fd,
+		 "Write 'port=N' to this fd when listening", "FD"},
+		{NULL}};
 	gboolean ret = FALSE;
 
 	ctx = g_option_context_new(NULL);
-	g_option_context_set_summary(ctx, "AeroSync daemon: receives files over HTTP, serves org.aerosync.");
+	g_option_context_set_summary(
+		ctx, "AeroSync daemon: receives files over HTTP, serves org.aerosync.");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	if (!g_option_context_parse(ctx, argc, argv, error))
 		goto out;
 	if (a.session && a.no_dbus) {
-		g_set_error_literal(error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "--session and --no-dbus exclude each other");
 		goto out;
 	}
@@ -425,7 +380,7 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 			goto out;
 	} else {
 		g_autofree gchar *path =
-		    g_build_filename(self->config_dir, AS_DEFAULT_CONFIG_NAME, NULL);
+			g_build_filename(self->config_dir, AS_DEFAULT_CONFIG_NAME, NULL);
 		if (!as_config_load_file(self, path, FALSE, error))
 			goto out;
 	}
@@ -456,9 +411,7 @@ as_config_finalize(AsConfig *self, GError **error)
 		self->token_backend = g_strdup("auto");
 	if (!g_strv_contains((const gchar *[]){"auto", "file", "secret-service", NULL},
 			     self->token_backend)) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 			    "token-backend must be auto, file or secret-service, not '%s'",
 			    self->token_backend);
 		return FALSE;
@@ -474,16 +427,12 @@ as_config_finalize(AsConfig *self, GError **error)
 	if (self->idle_timeout_s < 0)
 		self->idle_timeout_s = 0;
 	if (!self->listen && self->bus == AS_CONFIG_BUS_NONE) {
-		g_set_error_literal(error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "listen=false (--no-listen) and --no-dbus: nothing to serve");
 		return FALSE;
 	}
 	if (!self->listen && self->one_shot) {
-		g_set_error_literal(error,
-				    AS_ERROR,
-				    AS_ERROR_INVALID_ARGUMENT,
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 				    "one-shot receives over HTTP, not with listen=false");
 		return FALSE;
 	}

@@ -5,8 +5,8 @@
 
 G_BEGIN_DECLS
 
-#define AS_CONFIG_GROUP		   "daemon"
-#define AS_CONFIG_DEFAULT_MAX_SIZE (100ull * 1024 * 1024 * 1024) /* 100 GiB, as 0.x */
+#define AS_CONFIG_GROUP		    "daemon"
+#define AS_CONFIG_DEFAULT_MAX_SIZE  (100ull * 1024 * 1024 * 1024) /* 100 GiB, as 0.x */
 #define AS_CONFIG_STAGING_MAX_AGE_S (7 * 24 * 3600)
 /* longest accepted idle-timeout: beyond a day an idle exit saves nothing worth having */
 #define AS_CONFIG_IDLE_TIMEOUT_MAX_S (24 * 3600)
@@ -18,13 +18,13 @@ typedef enum {
 
 /* everything aerosyncd can be told; file keys are the long option names in [daemon] */
 typedef struct {
-	gchar *config_path;    /* the file read, or NULL */
-	gchar *bind;	       /* "0.0.0.0", "::", "127.0.0.1" */
-	gint port;	       /* 0 = ephemeral */
-	gchar *save_to;	       /* absolute */
-	guint64 max_size;      /* bytes per file */
-	gboolean overwrite;    /* else rename on collision: name_1.ext */
-	gboolean auth;	       /* FALSE with --no-auth */
+	gchar *config_path;	   /* the file read, or NULL */
+	gchar *bind;		   /* "0.0.0.0", "::", "127.0.0.1" */
+	gint port;		   /* 0 = ephemeral */
+	gchar *save_to;		   /* absolute */
+	guint64 max_size;	   /* bytes per file */
+	gboolean overwrite;	   /* else rename on collision: name_1.ext */
+	gboolean auth;		   /* FALSE with --no-auth */
 	gchar *auth_token_file;	   /* one extra accepted token, read from a file */
 	gchar *legacy_secret_file; /* 0.x signed tokens accepted when set */
 	gchar *token_backend;	   /* "auto" | "file" | "secret-service" */
@@ -41,18 +41,13 @@ typedef struct {
 	gchar *state_dir;
 } AsConfig;
 
-AsConfig *
-as_config_new(void);
-void
-as_config_free(AsConfig *self);
-gboolean
-as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error);
+AsConfig *as_config_new(void);
+void as_config_free(AsConfig *self);
+gboolean as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error);
 gboolean
 as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GError **error);
-gboolean
-as_config_finalize(AsConfig *self, GError **error);
-gboolean
-as_config_parse_size(const gchar *text, guint64 *bytes, GError **error);
+gboolean as_config_finalize(AsConfig *self, GError **error);
+gboolean as_config_parse_size(const gchar *text, guint64 *bytes, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsConfig, as_config_free)
 

@@ -49,11 +49,13 @@ as_dbus_token_info_to_variant(const AsTokenInfo *info)
 
 	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&b, "{sv}", "id", g_variant_new_string(info->id));
-	g_variant_builder_add(&b, "{sv}", "label", g_variant_new_string(info->label != NULL ? info->label : ""));
+	g_variant_builder_add(&b, "{sv}", "label",
+			      g_variant_new_string(info->label != NULL ? info->label : ""));
 	g_variant_builder_add(&b, "{sv}", "created", g_variant_new_int64(info->created));
 	g_variant_builder_add(&b, "{sv}", "expires", g_variant_new_int64(info->expires));
 	g_variant_builder_add(&b, "{sv}", "revoked", g_variant_new_boolean(info->revoked));
-	g_variant_builder_add(&b, "{sv}", "expired", g_variant_new_boolean(as_token_info_is_expired(info, now)));
+	g_variant_builder_add(&b, "{sv}", "expired",
+			      g_variant_new_boolean(as_token_info_is_expired(info, now)));
 	return g_variant_builder_end(&b);
 }
 
@@ -65,7 +67,9 @@ as_dbus_return_error(GDBusMethodInvocation *invocation, GError *error)
 }
 
 static gboolean
-as_dbus_handle_get_status_cb(AsDbusManager1 *manager, GDBusMethodInvocation *invocation, gpointer user_data)
+as_dbus_handle_get_status_cb(AsDbusManager1 *manager,
+			     GDBusMethodInvocation *invocation,
+			     gpointer user_data)
 {
 	AsDbusService *self = AS_DBUS_SERVICE(user_data);
 	AsConfig *config = as_engine_get_config(self->engine);
@@ -76,23 +80,26 @@ as_dbus_handle_get_status_cb(AsDbusManager1 *manager, GDBusMethodInvocation *inv
 	g_variant_builder_add(&b, "{sv}", "status", g_variant_new_string("ok"));
 	g_variant_builder_add(&b, "{sv}", "received_files",
 			      g_variant_new_uint64(as_engine_get_received_files(self->engine)));
-	g_variant_builder_add(&b, "{sv}", "free_bytes",
-			      g_variant_new_uint64((guint64)json_object_get_int_member(health, "free_bytes")));
-	g_variant_builder_add(&b, "{sv}", "total_bytes",
-			      g_variant_new_uint64((guint64)json_object_get_int_member(health, "total_bytes")));
+	g_variant_builder_add(
+		&b, "{sv}", "free_bytes",
+		g_variant_new_uint64((guint64)json_object_get_int_member(health, "free_bytes")));
+	g_variant_builder_add(
+		&b, "{sv}", "total_bytes",
+		g_variant_new_uint64((guint64)json_object_get_int_member(health, "total_bytes")));
 	g_variant_builder_add(&b, "{sv}", "active_transfers",
 			      g_variant_new_uint32(as_engine_get_active_transfers(self->engine)));
 	g_variant_builder_add(&b, "{sv}", "queue_depth", g_variant_new_uint32(0));
 	g_variant_builder_add(&b, "{sv}", "protocols",
 			      g_variant_new_strv(as_engine_get_protocols(self->engine), -1));
 	g_variant_builder_add(&b, "{sv}", "version", g_variant_new_string(PACKAGE_VERSION));
-	g_variant_builder_add(&b, "{sv}", "receive_directory", g_variant_new_string(config->save_to));
+	g_variant_builder_add(&b, "{sv}", "receive_directory",
+			      g_variant_new_string(config->save_to));
 	g_variant_builder_add(&b, "{sv}", "http_port",
 			      g_variant_new_uint16(as_engine_get_http_port(self->engine)));
 	g_variant_builder_add(&b, "{sv}", "auth_required", g_variant_new_boolean(config->auth));
 	g_variant_builder_add(&b, "{sv}", "token_backend",
 			      g_variant_new_string(as_token_store_get_backend_name(
-				  as_engine_get_token_store(self->engine))));
+				      as_engine_get_token_store(self->engine))));
 	as_dbus_manager1_complete_get_status(manager, invocation, g_variant_builder_end(&b));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -107,9 +114,11 @@ as_dbus_history_filter_cb(JsonObject *obj, gpointer user_data)
 {
 	AsHistoryFilter *filter = user_data;
 	if (filter->direction != NULL &&
-	    g_strcmp0(json_object_get_string_member_with_default(obj, "direction", ""), filter->direction) != 0)
+	    g_strcmp0(json_object_get_string_member_with_default(obj, "direction", ""),
+		      filter->direction) != 0)
 		return FALSE;
-	if (filter->success_only && !json_object_get_boolean_member_with_default(obj, "success", FALSE))
+	if (filter->success_only &&
+	    !json_object_get_boolean_member_with_default(obj, "success", FALSE))
 		return FALSE;
 	return TRUE;
 }
@@ -132,8 +141,7 @@ as_dbus_handle_get_history_cb(AsDbusManager1 *manager,
 	g_variant_lookup(options, AS_KEY_SUCCESS_ONLY, "b", &filter.success_only);
 	if (filter.direction != NULL && g_strcmp0(filter.direction, "send") != 0 &&
 	    g_strcmp0(filter.direction, "receive") != 0) {
-		g_dbus_method_invocation_return_error(invocation,
-						      AS_ERROR,
+		g_dbus_method_invocation_return_error(invocation, AS_ERROR,
 						      AS_ERROR_INVALID_ARGUMENT,
 						      "Direction must be 'send' or 'receive'");
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -141,18 +149,16 @@ as_dbus_handle_get_history_cb(AsDbusManager1 *manager,
 	if (limit == 0 || limit > AS_DBUS_HISTORY_MAX_LIMIT)
 		limit = AS_DBUS_HISTORY_MAX_LIMIT;
 
-	entries = as_jsonl_log_read_tail(as_engine_get_history(self->engine),
-					 limit,
-					 as_dbus_history_filter_cb,
-					 &filter,
-					 &error);
+	entries = as_jsonl_log_read_tail(as_engine_get_history(self->engine), limit,
+					 as_dbus_history_filter_cb, &filter, &error);
 	if (entries == NULL) {
 		as_dbus_return_error(invocation, g_steal_pointer(&error));
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < entries->len; i++)
-		g_variant_builder_add_value(&b, as_history_json_to_variant(g_ptr_array_index(entries, i)));
+		g_variant_builder_add_value(
+			&b, as_history_json_to_variant(g_ptr_array_index(entries, i)));
 	as_dbus_manager1_complete_get_history(manager, invocation, g_variant_builder_end(&b));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -172,25 +178,22 @@ as_dbus_handle_generate_token_cb(AsDbusManager1 *manager,
 
 	g_variant_lookup(options, AS_KEY_LABEL, "&s", &label);
 	g_variant_lookup(options, AS_KEY_EXPIRES_IN, "t", &expires_in);
-	token = as_token_store_generate(as_engine_get_token_store(self->engine),
-					label,
-					expires_in,
-					&info,
-					&error);
+	token = as_token_store_generate(as_engine_get_token_store(self->engine), label, expires_in,
+					&info, &error);
 	if (token == NULL) {
 		as_dbus_return_error(invocation, g_steal_pointer(&error));
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	g_message("generated token %s (%s)", info->id, label != NULL ? label : "no label");
-	as_dbus_manager1_complete_generate_token(manager,
-						 invocation,
-						 token,
+	as_dbus_manager1_complete_generate_token(manager, invocation, token,
 						 as_dbus_token_info_to_variant(info));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
-as_dbus_handle_list_tokens_cb(AsDbusManager1 *manager, GDBusMethodInvocation *invocation, gpointer user_data)
+as_dbus_handle_list_tokens_cb(AsDbusManager1 *manager,
+			      GDBusMethodInvocation *invocation,
+			      gpointer user_data)
 {
 	AsDbusService *self = AS_DBUS_SERVICE(user_data);
 	g_autoptr(GPtrArray) infos = as_token_store_list(as_engine_get_token_store(self->engine));
@@ -198,7 +201,8 @@ as_dbus_handle_list_tokens_cb(AsDbusManager1 *manager, GDBusMethodInvocation *in
 
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < infos->len; i++)
-		g_variant_builder_add_value(&b, as_dbus_token_info_to_variant(g_ptr_array_index(infos, i)));
+		g_variant_builder_add_value(
+			&b, as_dbus_token_info_to_variant(g_ptr_array_index(infos, i)));
 	as_dbus_manager1_complete_list_tokens(manager, invocation, g_variant_builder_end(&b));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -214,14 +218,13 @@ as_dbus_handle_revoke_token_cb(AsDbusManager1 *manager,
 	g_autoptr(GError) error = NULL;
 
 	if (strlen(prefix) < AS_DBUS_REVOKE_MIN_PREFIX) {
-		g_dbus_method_invocation_return_error(invocation,
-						      AS_ERROR,
-						      AS_ERROR_INVALID_ARGUMENT,
-						      "give at least %d characters of the token id",
-						      AS_DBUS_REVOKE_MIN_PREFIX);
+		g_dbus_method_invocation_return_error(
+			invocation, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			"give at least %d characters of the token id", AS_DBUS_REVOKE_MIN_PREFIX);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
-	if (!as_token_store_revoke(as_engine_get_token_store(self->engine), prefix, &info, &error)) {
+	if (!as_token_store_revoke(as_engine_get_token_store(self->engine), prefix, &info,
+				   &error)) {
 		as_dbus_return_error(invocation, g_steal_pointer(&error));
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
@@ -258,18 +261,11 @@ as_dbus_handle_send_cb(AsDbusManager1 *manager,
 	AsDbusService *self = AS_DBUS_SERVICE(user_data);
 
 	if (self->sender == NULL) {
-		g_dbus_method_invocation_return_error_literal(invocation,
-							      AS_ERROR,
-							      AS_ERROR_NOT_SUPPORTED,
-							      "this daemon does not send");
+		g_dbus_method_invocation_return_error_literal(
+			invocation, AS_ERROR, AS_ERROR_NOT_SUPPORTED, "this daemon does not send");
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
-	as_sender_send_async(self->sender,
-			     paths,
-			     destination,
-			     options,
-			     NULL,
-			     as_dbus_send_done_cb,
+	as_sender_send_async(self->sender, paths, destination, options, NULL, as_dbus_send_done_cb,
 			     g_object_ref(invocation));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -282,7 +278,9 @@ as_dbus_reloaded_cb(AsEngine *engine, gpointer user_data)
 }
 
 static gboolean
-as_dbus_handle_reload_cb(AsDbusManager1 *manager, GDBusMethodInvocation *invocation, gpointer user_data)
+as_dbus_handle_reload_cb(AsDbusManager1 *manager,
+			 GDBusMethodInvocation *invocation,
+			 gpointer user_data)
 {
 	AsDbusService *self = AS_DBUS_SERVICE(user_data);
 	g_auto(GStrv) applied = NULL;
@@ -294,15 +292,15 @@ as_dbus_handle_reload_cb(AsDbusManager1 *manager, GDBusMethodInvocation *invocat
 		as_dbus_return_error(invocation, g_steal_pointer(&error));
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
-	as_dbus_manager1_complete_reload(manager,
-					 invocation,
-					 (const gchar *const *)applied,
+	as_dbus_manager1_complete_reload(manager, invocation, (const gchar *const *)applied,
 					 (const gchar *const *)restart);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
-as_dbus_handle_pause_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+as_dbus_handle_pause_cb(AsDbusTransfer1 *iface,
+			GDBusMethodInvocation *invocation,
+			gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
 	if (!as_transfer_pause(AS_TRANSFER(user_data), &error))
@@ -313,7 +311,9 @@ as_dbus_handle_pause_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocatio
 }
 
 static gboolean
-as_dbus_handle_resume_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+as_dbus_handle_resume_cb(AsDbusTransfer1 *iface,
+			 GDBusMethodInvocation *invocation,
+			 gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
 	if (!as_transfer_resume(AS_TRANSFER(user_data), &error))
@@ -324,7 +324,9 @@ as_dbus_handle_resume_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocati
 }
 
 static gboolean
-as_dbus_handle_cancel_cb(AsDbusTransfer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+as_dbus_handle_cancel_cb(AsDbusTransfer1 *iface,
+			 GDBusMethodInvocation *invocation,
+			 gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
 	if (!as_transfer_cancel(AS_TRANSFER(user_data), &error))
@@ -355,38 +357,23 @@ as_dbus_transfer_added_cb(AsEngine *engine, AsTransfer *transfer, gpointer user_
 	g_autofree gchar *path = as_dbus_service_transfer_path(as_transfer_get_id(transfer));
 	g_autoptr(AsDbusObjectSkeleton) object = as_dbus_object_skeleton_new(path);
 	g_autoptr(AsDbusTransfer1) iface = as_dbus_transfer1_skeleton_new();
-	const gchar *props[] = {"id",
-				"direction",
-				"state",
-				"filename",
-				"saved-path",
-				"peer",
-				"protocol",
-				"bytes-done",
-				"bytes-total",
-				"sha256",
-				"error",
-				"started-at",
-				"destination",
-				"files",
-				"files-done",
-				"files-failed",
-				"rate",
-				"eta",
-				"rate-limit",
-				NULL};
+	const gchar *props[] = {"id",	       "direction", "state",	  "filename",
+				"saved-path",  "peer",	    "protocol",	  "bytes-done",
+				"bytes-total", "sha256",    "error",	  "started-at",
+				"destination", "files",	    "files-done", "files-failed",
+				"rate",	       "eta",	    "rate-limit", NULL};
 
 	/* mirror, don't hand-emit: PropertiesChanged comes from the bindings */
 	for (guint i = 0; props[i] != NULL; i++)
 		g_object_bind_property(transfer, props[i], iface, props[i], G_BINDING_SYNC_CREATE);
-	g_signal_connect_object(iface, "handle-pause", G_CALLBACK(as_dbus_handle_pause_cb), transfer, 0);
-	g_signal_connect_object(iface, "handle-resume", G_CALLBACK(as_dbus_handle_resume_cb), transfer, 0);
-	g_signal_connect_object(iface, "handle-cancel", G_CALLBACK(as_dbus_handle_cancel_cb), transfer, 0);
-	g_signal_connect_object(iface,
-				"handle-set-rate-limit",
-				G_CALLBACK(as_dbus_handle_set_rate_limit_cb),
-				transfer,
-				0);
+	g_signal_connect_object(iface, "handle-pause", G_CALLBACK(as_dbus_handle_pause_cb),
+				transfer, 0);
+	g_signal_connect_object(iface, "handle-resume", G_CALLBACK(as_dbus_handle_resume_cb),
+				transfer, 0);
+	g_signal_connect_object(iface, "handle-cancel", G_CALLBACK(as_dbus_handle_cancel_cb),
+				transfer, 0);
+	g_signal_connect_object(iface, "handle-set-rate-limit",
+				G_CALLBACK(as_dbus_handle_set_rate_limit_cb), transfer, 0);
 	as_dbus_object_skeleton_set_transfer1(object, iface);
 	g_dbus_object_manager_server_export(self->object_manager, G_DBUS_OBJECT_SKELETON(object));
 	g_hash_table_insert(self->objects, transfer, g_object_ref(object));
@@ -399,7 +386,8 @@ as_dbus_transfer_removed_cb(AsEngine *engine, AsTransfer *transfer, gpointer use
 	GDBusObject *object = g_hash_table_lookup(self->objects, transfer);
 	if (object == NULL)
 		return;
-	g_dbus_object_manager_server_unexport(self->object_manager, g_dbus_object_get_object_path(object));
+	g_dbus_object_manager_server_unexport(self->object_manager,
+					      g_dbus_object_get_object_path(object));
 	g_hash_table_remove(self->objects, transfer);
 }
 
@@ -414,20 +402,24 @@ as_dbus_transfer_finished_cb(AsEngine *engine, AsTransfer *transfer, gpointer us
 	if (object == NULL)
 		return;
 	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "filename", g_variant_new_string(as_transfer_get_filename(transfer)));
-	g_variant_builder_add(&b, "{sv}", "direction", g_variant_new_string(as_transfer_get_direction(transfer)));
-	g_variant_builder_add(&b, "{sv}", "size", g_variant_new_uint64(as_transfer_get_bytes_done(transfer)));
-	g_variant_builder_add(&b, "{sv}", "peer", g_variant_new_string(as_transfer_get_peer(transfer)));
+	g_variant_builder_add(&b, "{sv}", "filename",
+			      g_variant_new_string(as_transfer_get_filename(transfer)));
+	g_variant_builder_add(&b, "{sv}", "direction",
+			      g_variant_new_string(as_transfer_get_direction(transfer)));
+	g_variant_builder_add(&b, "{sv}", "size",
+			      g_variant_new_uint64(as_transfer_get_bytes_done(transfer)));
+	g_variant_builder_add(&b, "{sv}", "peer",
+			      g_variant_new_string(as_transfer_get_peer(transfer)));
 	if ((value = as_transfer_get_sha256(transfer)) != NULL)
 		g_variant_builder_add(&b, "{sv}", "sha256", g_variant_new_string(value));
 	if ((value = as_transfer_get_saved_path(transfer)) != NULL)
 		g_variant_builder_add(&b, "{sv}", "saved_path", g_variant_new_string(value));
 	if ((value = as_transfer_get_error(transfer)) != NULL)
 		g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(value));
-	as_dbus_manager1_emit_transfer_finished(self->manager,
-						g_dbus_object_get_object_path(object),
-						as_transfer_state_to_string(as_transfer_get_state(transfer)),
-						g_variant_builder_end(&b));
+	as_dbus_manager1_emit_transfer_finished(
+		self->manager, g_dbus_object_get_object_path(object),
+		as_transfer_state_to_string(as_transfer_get_state(transfer)),
+		g_variant_builder_end(&b));
 }
 
 gboolean
@@ -443,51 +435,42 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 	as_dbus_manager1_set_auth_required(self->manager, config->auth);
 	as_dbus_manager1_set_token_backend(self->manager, as_token_store_get_backend_name(tokens));
 	as_dbus_manager1_set_protocols(self->manager, as_engine_get_protocols(self->engine));
-	g_object_bind_property(self->engine, "http-port", self->manager, "http-port", G_BINDING_SYNC_CREATE);
-	g_object_bind_property(self->engine,
-			       "active-transfers",
-			       self->manager,
-			       "active-transfers",
+	g_object_bind_property(self->engine, "http-port", self->manager, "http-port",
 			       G_BINDING_SYNC_CREATE);
-	g_object_bind_property(self->engine,
-			       "received-files",
-			       self->manager,
-			       "received-files",
+	g_object_bind_property(self->engine, "active-transfers", self->manager, "active-transfers",
+			       G_BINDING_SYNC_CREATE);
+	g_object_bind_property(self->engine, "received-files", self->manager, "received-files",
 			       G_BINDING_SYNC_CREATE);
 
-	g_signal_connect(self->manager, "handle-get-status", G_CALLBACK(as_dbus_handle_get_status_cb), self);
-	g_signal_connect(self->manager, "handle-get-history", G_CALLBACK(as_dbus_handle_get_history_cb), self);
-	g_signal_connect(self->manager,
-			 "handle-generate-token",
-			 G_CALLBACK(as_dbus_handle_generate_token_cb),
+	g_signal_connect(self->manager, "handle-get-status",
+			 G_CALLBACK(as_dbus_handle_get_status_cb), self);
+	g_signal_connect(self->manager, "handle-get-history",
+			 G_CALLBACK(as_dbus_handle_get_history_cb), self);
+	g_signal_connect(self->manager, "handle-generate-token",
+			 G_CALLBACK(as_dbus_handle_generate_token_cb), self);
+	g_signal_connect(self->manager, "handle-list-tokens",
+			 G_CALLBACK(as_dbus_handle_list_tokens_cb), self);
+	g_signal_connect(self->manager, "handle-revoke-token",
+			 G_CALLBACK(as_dbus_handle_revoke_token_cb), self);
+	g_signal_connect(self->manager, "handle-reload", G_CALLBACK(as_dbus_handle_reload_cb),
 			 self);
-	g_signal_connect(self->manager, "handle-list-tokens", G_CALLBACK(as_dbus_handle_list_tokens_cb), self);
-	g_signal_connect(self->manager, "handle-revoke-token", G_CALLBACK(as_dbus_handle_revoke_token_cb), self);
-	g_signal_connect(self->manager, "handle-reload", G_CALLBACK(as_dbus_handle_reload_cb), self);
 	g_signal_connect(self->manager, "handle-send", G_CALLBACK(as_dbus_handle_send_cb), self);
 
-	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->manager),
-					      connection,
-					      AS_DBUS_PATH,
-					      error))
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->manager), connection,
+					      AS_DBUS_PATH, error))
 		return FALSE;
 
 	/* transfers live below the manager; the ObjectManager sits on /org/aerosync */
 	self->object_manager = g_dbus_object_manager_server_new(AS_DBUS_PATH);
 	g_dbus_object_manager_server_set_connection(self->object_manager, connection);
 
-	g_signal_connect_object(self->engine, "transfer-added", G_CALLBACK(as_dbus_transfer_added_cb), self, 0);
+	g_signal_connect_object(self->engine, "transfer-added",
+				G_CALLBACK(as_dbus_transfer_added_cb), self, 0);
 	g_signal_connect_object(self->engine, "reloaded", G_CALLBACK(as_dbus_reloaded_cb), self, 0);
-	g_signal_connect_object(self->engine,
-				"transfer-removed",
-				G_CALLBACK(as_dbus_transfer_removed_cb),
-				self,
-				0);
-	g_signal_connect_object(self->engine,
-				"transfer-finished",
-				G_CALLBACK(as_dbus_transfer_finished_cb),
-				self,
-				0);
+	g_signal_connect_object(self->engine, "transfer-removed",
+				G_CALLBACK(as_dbus_transfer_removed_cb), self, 0);
+	g_signal_connect_object(self->engine, "transfer-finished",
+				G_CALLBACK(as_dbus_transfer_finished_cb), self, 0);
 	return TRUE;
 }
 

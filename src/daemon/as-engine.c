@@ -14,17 +14,17 @@
 
 struct _AsEngine {
 	GObject parent_instance;
-	AsConfig *config;		/* not owned: outlives the engine */
-	AsChunkStore *chunk_store;	/* owned */
-	AsTokenStore *token_store;	/* owned */
-	AsMetrics *metrics;		/* owned */
-	AsJsonlLog *history;		/* owned */
-	AsJsonlLog *audit;		/* owned, path may be NULL */
-	GHashTable *transfers;		/* (element-type utf8 AsTransfer) owned */
-	GHashTable *progress_stamp_us;	/* AsTransfer* -> gint64 of the last progress notify */
+	AsConfig *config;	       /* not owned: outlives the engine */
+	AsChunkStore *chunk_store;     /* owned */
+	AsTokenStore *token_store;     /* owned */
+	AsMetrics *metrics;	       /* owned */
+	AsJsonlLog *history;	       /* owned */
+	AsJsonlLog *audit;	       /* owned, path may be NULL */
+	GHashTable *transfers;	       /* (element-type utf8 AsTransfer) owned */
+	GHashTable *progress_stamp_us; /* AsTransfer* -> gint64 of the last progress notify */
 	guint stall_check_id;
-	AsRouter *router;		/* owned */
-	GStrv argv;			/* the command line, re-parsed on reload */
+	AsRouter *router; /* owned */
+	GStrv argv;	  /* the command line, re-parsed on reload */
 	GStrv protocols;
 	guint16 http_port;
 	guint64 received_files;
@@ -53,7 +53,8 @@ as_engine_emit_event(AsEngine *self, JsonObject *event)
 
 	json_node_set_object(node, event);
 	text = json_to_string(node, FALSE);
-	g_signal_emit(self, signals[SIGNAL_EVENT], 0, json_object_get_string_member(event, "event"), text);
+	g_signal_emit(self, signals[SIGNAL_EVENT], 0, json_object_get_string_member(event, "event"),
+		      text);
 }
 
 static void
@@ -68,14 +69,10 @@ as_engine_audit(AsEngine *self, JsonObject *entry)
 static void
 as_engine_audit_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason)
 {
-	g_autoptr(JsonObject) audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
-							 as_transfer_get_direction(transfer),
-							 as_transfer_get_protocol(transfer),
-							 as_transfer_get_filename(transfer),
-							 as_transfer_get_bytes_done(transfer),
-							 NULL,
-							 as_transfer_get_peer(transfer),
-							 reason);
+	g_autoptr(JsonObject) audit = as_audit_entry_new(
+		AS_AUDIT_TRANSFER_FAILED, as_transfer_get_direction(transfer),
+		as_transfer_get_protocol(transfer), as_transfer_get_filename(transfer),
+		as_transfer_get_bytes_done(transfer), NULL, as_transfer_get_peer(transfer), reason);
 	as_engine_audit(self, audit);
 }
 
@@ -86,18 +83,18 @@ as_engine_write_history(AsEngine *self, AsTransfer *transfer, gboolean success, 
 	g_autoptr(GError) error_local = NULL;
 	gint64 duration_us = g_get_monotonic_time() - as_transfer_get_started_mono(transfer);
 	AsHistoryRecord rec = {
-	    .id = as_transfer_get_id(transfer),
-	    .filename = as_transfer_get_filename(transfer),
-	    .saved_path = as_transfer_get_saved_path(transfer),
-	    .size = size,
-	    .sha256 = as_transfer_get_sha256(transfer),
-	    .remote_ip = as_transfer_get_peer(transfer),
-	    .protocol = as_transfer_get_protocol(transfer),
-	    .direction = as_transfer_get_direction(transfer),
-	    .completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
-	    .duration_ms = (guint64)MAX(duration_us, 0) / 1000,
-	    .success = success,
-	    .error = success ? NULL : as_transfer_get_error(transfer),
+		.id = as_transfer_get_id(transfer),
+		.filename = as_transfer_get_filename(transfer),
+		.saved_path = as_transfer_get_saved_path(transfer),
+		.size = size,
+		.sha256 = as_transfer_get_sha256(transfer),
+		.remote_ip = as_transfer_get_peer(transfer),
+		.protocol = as_transfer_get_protocol(transfer),
+		.direction = as_transfer_get_direction(transfer),
+		.completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
+		.duration_ms = (guint64)MAX(duration_us, 0) / 1000,
+		.success = success,
+		.error = success ? NULL : as_transfer_get_error(transfer),
 	};
 	obj = as_history_record_to_json(&rec);
 	if (!as_jsonl_log_append(self->history, obj, &error_local))
@@ -132,11 +129,8 @@ as_engine_finish(AsEngine *self, AsTransfer *transfer)
 	g_hash_table_remove(self->progress_stamp_us, transfer);
 	g_signal_emit(self, signals[SIGNAL_TRANSFER_FINISHED], 0, transfer);
 	as_engine_notify_counts(self);
-	g_timeout_add_seconds_full(G_PRIORITY_LOW,
-				   AS_ENGINE_FINISHED_LINGER_S,
-				   as_engine_linger_done_cb,
-				   g_object_ref(transfer),
-				   NULL);
+	g_timeout_add_seconds_full(G_PRIORITY_LOW, AS_ENGINE_FINISHED_LINGER_S,
+				   as_engine_linger_done_cb, g_object_ref(transfer), NULL);
 }
 
 AsTransfer *
@@ -239,14 +233,9 @@ as_engine_receive_completed(AsEngine *self,
 		as_metrics_bytes_received(self->metrics, size);
 
 	as_engine_write_history(self, transfer, TRUE, size);
-	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_COMPLETED,
-				   "receive",
-				   as_transfer_get_protocol(transfer),
-				   saved_rel_path,
-				   size,
-				   sha256,
-				   as_transfer_get_peer(transfer),
-				   NULL);
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_COMPLETED, "receive",
+				   as_transfer_get_protocol(transfer), saved_rel_path, size, sha256,
+				   as_transfer_get_peer(transfer), NULL);
 	as_engine_audit(self, audit);
 
 	json_object_set_string_member(event, "event", "completed");
@@ -256,11 +245,8 @@ as_engine_receive_completed(AsEngine *self,
 	json_object_set_string_member(event, "sha256", sha256);
 	json_object_set_string_member(event, "saved_path", saved_path);
 	as_engine_emit_event(self, event);
-	g_info("received %s (%" G_GUINT64_FORMAT " bytes) sha256=%s from %s",
-	       saved_rel_path,
-	       size,
-	       sha256,
-	       as_transfer_get_peer(transfer));
+	g_info("received %s (%" G_GUINT64_FORMAT " bytes) sha256=%s from %s", saved_rel_path, size,
+	       sha256, as_transfer_get_peer(transfer));
 	as_engine_finish(self, transfer);
 }
 
@@ -284,10 +270,8 @@ as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reas
 	json_object_set_string_member(event, "filename", as_transfer_get_filename(transfer));
 	json_object_set_string_member(event, "reason", reason);
 	as_engine_emit_event(self, event);
-	g_message("receiving %s from %s failed: %s",
-		  as_transfer_get_filename(transfer),
-		  as_transfer_get_peer(transfer),
-		  reason);
+	g_message("receiving %s from %s failed: %s", as_transfer_get_filename(transfer),
+		  as_transfer_get_peer(transfer), reason);
 	as_engine_finish(self, transfer);
 }
 
@@ -303,14 +287,8 @@ as_engine_record_failure(AsEngine *self,
 	g_autoptr(JsonObject) event = json_object_new();
 
 	as_metrics_upload_error(self->metrics);
-	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED,
-				   "receive",
-				   protocol,
-				   filename,
-				   0,
-				   NULL,
-				   peer,
-				   reason);
+	audit = as_audit_entry_new(AS_AUDIT_TRANSFER_FAILED, "receive", protocol, filename, 0, NULL,
+				   peer, reason);
 	as_engine_audit(self, audit);
 	json_object_set_string_member(event, "event", "failed");
 	json_object_set_string_member(event, "filename", filename != NULL ? filename : "");
@@ -421,18 +399,18 @@ as_engine_send_file_done(AsEngine *self, AsTransfer *transfer, const AsEngineSen
 	g_autoptr(GError) error_local = NULL;
 	gboolean success = result->error == NULL;
 	AsHistoryRecord rec = {
-	    .id = result->id,
-	    .filename = result->filename,
-	    .saved_path = result->saved_path,
-	    .size = result->size,
-	    .sha256 = result->sha256,
-	    .remote_ip = as_transfer_get_peer(transfer),
-	    .protocol = result->protocol,
-	    .direction = "send",
-	    .completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
-	    .duration_ms = result->duration_ms,
-	    .success = success,
-	    .error = result->error,
+		.id = result->id,
+		.filename = result->filename,
+		.saved_path = result->saved_path,
+		.size = result->size,
+		.sha256 = result->sha256,
+		.remote_ip = as_transfer_get_peer(transfer),
+		.protocol = result->protocol,
+		.direction = "send",
+		.completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
+		.duration_ms = result->duration_ms,
+		.success = success,
+		.error = result->error,
 	};
 
 	g_return_if_fail(AS_IS_ENGINE(self));
@@ -442,13 +420,8 @@ as_engine_send_file_done(AsEngine *self, AsTransfer *transfer, const AsEngineSen
 	if (!as_jsonl_log_append(self->history, history, &error_local))
 		g_warning("cannot write the history: %s", error_local->message);
 	audit = as_audit_entry_new(success ? AS_AUDIT_TRANSFER_COMPLETED : AS_AUDIT_TRANSFER_FAILED,
-				   "send",
-				   result->protocol,
-				   result->filename,
-				   result->size,
-				   result->sha256,
-				   as_transfer_get_peer(transfer),
-				   result->error);
+				   "send", result->protocol, result->filename, result->size,
+				   result->sha256, as_transfer_get_peer(transfer), result->error);
 	as_engine_audit(self, audit);
 	if (success)
 		as_metrics_file_sent(self->metrics, result->protocol, result->size);
@@ -470,16 +443,12 @@ as_engine_send_file_done(AsEngine *self, AsTransfer *transfer, const AsEngineSen
 		json_object_set_string_member(event, "reason", result->error);
 	as_engine_emit_event(self, event);
 	if (success)
-		g_info("sent %s (%" G_GUINT64_FORMAT " bytes) sha256=%s to %s",
-		       result->filename,
-		       result->size,
-		       result->sha256 != NULL ? result->sha256 : "unverified",
+		g_info("sent %s (%" G_GUINT64_FORMAT " bytes) sha256=%s to %s", result->filename,
+		       result->size, result->sha256 != NULL ? result->sha256 : "unverified",
 		       as_transfer_get_peer(transfer));
 	else
-		g_message("sending %s to %s failed: %s",
-			  result->filename,
-			  as_transfer_get_peer(transfer),
-			  result->error);
+		g_message("sending %s to %s failed: %s", result->filename,
+			  as_transfer_get_peer(transfer), result->error);
 }
 
 /* the transfer as one history line, for an end no file line tells of */
@@ -490,16 +459,16 @@ as_engine_send_history_line(AsEngine *self, AsTransfer *transfer, const gchar *r
 	g_autoptr(GError) error_local = NULL;
 	gint64 duration_us = g_get_monotonic_time() - as_transfer_get_started_mono(transfer);
 	AsHistoryRecord rec = {
-	    .id = as_transfer_get_id(transfer),
-	    .filename = as_transfer_get_filename(transfer),
-	    .size = as_transfer_get_bytes_done(transfer),
-	    .remote_ip = as_transfer_get_peer(transfer),
-	    .protocol = as_transfer_get_protocol(transfer),
-	    .direction = "send",
-	    .completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
-	    .duration_ms = (guint64)MAX(duration_us, 0) / 1000,
-	    .success = FALSE,
-	    .error = reason,
+		.id = as_transfer_get_id(transfer),
+		.filename = as_transfer_get_filename(transfer),
+		.size = as_transfer_get_bytes_done(transfer),
+		.remote_ip = as_transfer_get_peer(transfer),
+		.protocol = as_transfer_get_protocol(transfer),
+		.direction = "send",
+		.completed_at_s = g_get_real_time() / G_USEC_PER_SEC,
+		.duration_ms = (guint64)MAX(duration_us, 0) / 1000,
+		.success = FALSE,
+		.error = reason,
 	};
 
 	obj = as_history_record_to_json(&rec);
@@ -523,8 +492,7 @@ as_engine_send_completed(AsEngine *self, AsTransfer *transfer)
 	as_transfer_set_bytes_done(transfer, as_transfer_get_bytes_total(transfer));
 	as_transfer_set_state(transfer, AS_TRANSFER_STATE_COMPLETED);
 	g_message("sent %u files (%" G_GUINT64_FORMAT " bytes) to %s",
-		  as_transfer_get_files_done(transfer),
-		  as_transfer_get_bytes_total(transfer),
+		  as_transfer_get_files_done(transfer), as_transfer_get_bytes_total(transfer),
 		  as_transfer_get_peer(transfer));
 	as_engine_finish(self, transfer);
 }
@@ -601,20 +569,12 @@ as_engine_check_token(AsEngine *self,
 
 	if (!self->config->auth)
 		return TRUE;
-	if (as_token_store_check(self->token_store,
-				 token,
-				 g_get_real_time() / G_USEC_PER_SEC,
+	if (as_token_store_check(self->token_store, token, g_get_real_time() / G_USEC_PER_SEC,
 				 &error_local))
 		return TRUE;
 
 	as_metrics_auth_failure(self->metrics);
-	audit = as_audit_entry_new(AS_AUDIT_AUTH_FAILED,
-				   "receive",
-				   protocol,
-				   NULL,
-				   0,
-				   NULL,
-				   peer,
+	audit = as_audit_entry_new(AS_AUDIT_AUTH_FAILED, "receive", protocol, NULL, 0, NULL, peer,
 				   error_local->message);
 	as_engine_audit(self, audit);
 	g_message("refused %s request from %s: %s", protocol, peer, error_local->message);
@@ -671,7 +631,8 @@ as_engine_stall_check_cb(gpointer user_data)
 	g_hash_table_iter_init(&iter, self->transfers);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		AsTransfer *transfer = AS_TRANSFER(value);
-		gint64 last = GPOINTER_TO_SIZE(g_hash_table_lookup(self->progress_stamp_us, transfer));
+		gint64 last =
+			GPOINTER_TO_SIZE(g_hash_table_lookup(self->progress_stamp_us, transfer));
 
 		if (g_strcmp0(as_transfer_get_direction(transfer), "receive") != 0 ||
 		    as_transfer_get_state(transfer) != AS_TRANSFER_STATE_RUNNING)
@@ -765,11 +726,8 @@ as_engine_get_status(AsEngine *self)
 	g_autoptr(GError) error_local = NULL;
 	guint64 total_size = 0;
 
-	recent = as_jsonl_log_read_tail(self->history,
-					AS_ENGINE_STATUS_MAX_FILES,
-					as_engine_history_received_ok_cb,
-					NULL,
-					&error_local);
+	recent = as_jsonl_log_read_tail(self->history, AS_ENGINE_STATUS_MAX_FILES,
+					as_engine_history_received_ok_cb, NULL, &error_local);
 	if (recent == NULL) {
 		g_debug("history: %s", error_local->message);
 		recent = g_ptr_array_new();
@@ -780,19 +738,18 @@ as_engine_get_status(AsEngine *self)
 		gint64 size = json_object_get_int_member_with_default(h, "size", 0);
 		JsonNode *sha = json_object_get_member(h, "sha256");
 
-		json_object_set_string_member(f, "id", json_object_get_string_member_with_default(h, "id", ""));
 		json_object_set_string_member(
-		    f,
-		    "name",
-		    json_object_get_string_member_with_default(h, "filename", ""));
+			f, "id", json_object_get_string_member_with_default(h, "id", ""));
+		json_object_set_string_member(
+			f, "name", json_object_get_string_member_with_default(h, "filename", ""));
 		json_object_set_int_member(f, "size", size);
 		if (sha != NULL)
 			json_object_set_member(f, "sha256", json_node_copy(sha));
 		else
 			json_object_set_null_member(f, "sha256");
-		json_object_set_int_member(f,
-					   "received_at",
-					   json_object_get_int_member_with_default(h, "completed_at", 0));
+		json_object_set_int_member(
+			f, "received_at",
+			json_object_get_int_member_with_default(h, "completed_at", 0));
 		json_array_add_object_element(files, f);
 		total_size += (guint64)size;
 	}
@@ -926,15 +883,12 @@ as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError *
 	gint argc = argv != NULL ? (gint)g_strv_length(argv) : 0;
 
 	if (argv == NULL) {
-		g_set_error_literal(error,
-				    AS_ERROR,
-				    AS_ERROR_NOT_SUPPORTED,
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
 				    "this daemon was started without a command line to reload");
 		return FALSE;
 	}
 	/* everything is parsed and read before anything changes */
-	if (!as_config_parse_args(next, &argc, &argv, error) ||
-	    !as_config_finalize(next, error))
+	if (!as_config_parse_args(next, &argc, &argv, error) || !as_config_finalize(next, error))
 		return FALSE;
 	if (!as_engine_load_routes(router, next->config_path, error))
 		return FALSE;
@@ -956,16 +910,14 @@ as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError *
 	as_chunk_store_set_max_file_size(self->chunk_store, next->max_size);
 	as_engine_note_change(done, "overwrite", cur->overwrite != next->overwrite);
 	cur->overwrite = next->overwrite;
-	as_engine_note_change(done,
-			      "auth-token-file",
+	as_engine_note_change(done, "auth-token-file",
 			      g_strcmp0(cur->auth_token_file, next->auth_token_file) != 0);
 	as_token_store_clear_static_tokens(self->token_store);
 	if (static_token != NULL)
 		as_token_store_add_static_token(self->token_store, static_token);
 	g_free(cur->auth_token_file);
 	cur->auth_token_file = g_strdup(next->auth_token_file);
-	as_engine_note_change(done,
-			      "legacy-secret-file",
+	as_engine_note_change(done, "legacy-secret-file",
 			      g_strcmp0(cur->legacy_secret_file, next->legacy_secret_file) != 0);
 	as_token_store_set_legacy_secret(self->token_store, legacy_secret);
 	g_free(cur->legacy_secret_file);
@@ -993,12 +945,10 @@ as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError *
 	cur->verbose = next->verbose;
 
 	as_engine_note_change(restart, "bind", g_strcmp0(cur->bind, next->bind) != 0);
-	as_engine_note_change(restart,
-			      "port",
+	as_engine_note_change(restart, "port",
 			      next->port != cur->port && !(cur->port == 0 && next->port == 0));
 	as_engine_note_change(restart, "save-to", g_strcmp0(cur->save_to, next->save_to) != 0);
-	as_engine_note_change(restart,
-			      "token-backend",
+	as_engine_note_change(restart, "token-backend",
 			      g_strcmp0(cur->token_backend, next->token_backend) != 0);
 	for (guint i = 0; i < restart->len; i++)
 		g_warning("reload: '%s' changed but needs a restart to take effect",
@@ -1030,7 +980,7 @@ as_engine_new(AsConfig *config, GError **error)
 		return NULL;
 	}
 	self->token_store =
-	    as_token_store_new_auto(config->config_dir, config->token_backend, error);
+		as_token_store_new_auto(config->config_dir, config->token_backend, error);
 	if (self->token_store == NULL) {
 		g_prefix_error(error, "cannot open the token store: ");
 		return NULL;
@@ -1103,63 +1053,29 @@ as_engine_class_init(AsEngineClass *klass)
 	object_class->finalize = as_engine_finalize;
 
 	props[PROP_ACTIVE_TRANSFERS] =
-	    g_param_spec_uint("active-transfers", NULL, NULL, 0, G_MAXUINT, 0, flags);
+		g_param_spec_uint("active-transfers", NULL, NULL, 0, G_MAXUINT, 0, flags);
 	props[PROP_RECEIVED_FILES] =
-	    g_param_spec_uint64("received-files", NULL, NULL, 0, G_MAXUINT64, 0, flags);
-	props[PROP_HTTP_PORT] = g_param_spec_uint("http-port", NULL, NULL, 0, G_MAXUINT16, 0, flags);
+		g_param_spec_uint64("received-files", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+	props[PROP_HTTP_PORT] =
+		g_param_spec_uint("http-port", NULL, NULL, 0, G_MAXUINT16, 0, flags);
 	g_object_class_install_properties(object_class, PROP_LAST, props);
 
-	signals[SIGNAL_TRANSFER_ADDED] = g_signal_new("transfer-added",
-						      G_TYPE_FROM_CLASS(klass),
-						      G_SIGNAL_RUN_LAST,
-						      0,
-						      NULL,
-						      NULL,
-						      NULL,
-						      G_TYPE_NONE,
-						      1,
-						      AS_TYPE_TRANSFER);
-	signals[SIGNAL_TRANSFER_REMOVED] = g_signal_new("transfer-removed",
-							G_TYPE_FROM_CLASS(klass),
-							G_SIGNAL_RUN_LAST,
-							0,
-							NULL,
-							NULL,
-							NULL,
-							G_TYPE_NONE,
-							1,
-							AS_TYPE_TRANSFER);
-	signals[SIGNAL_TRANSFER_FINISHED] = g_signal_new("transfer-finished",
-							 G_TYPE_FROM_CLASS(klass),
-							 G_SIGNAL_RUN_LAST,
-							 0,
-							 NULL,
-							 NULL,
-							 NULL,
-							 G_TYPE_NONE,
-							 1,
-							 AS_TYPE_TRANSFER);
-	signals[SIGNAL_RELOADED] = g_signal_new("reloaded",
-						G_TYPE_FROM_CLASS(klass),
-						G_SIGNAL_RUN_LAST,
-						0,
-						NULL,
-						NULL,
-						NULL,
-						G_TYPE_NONE,
-						0);
+	signals[SIGNAL_TRANSFER_ADDED] =
+		g_signal_new("transfer-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+			     NULL, NULL, G_TYPE_NONE, 1, AS_TYPE_TRANSFER);
+	signals[SIGNAL_TRANSFER_REMOVED] =
+		g_signal_new("transfer-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+			     NULL, NULL, NULL, G_TYPE_NONE, 1, AS_TYPE_TRANSFER);
+	signals[SIGNAL_TRANSFER_FINISHED] =
+		g_signal_new("transfer-finished", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+			     NULL, NULL, NULL, G_TYPE_NONE, 1, AS_TYPE_TRANSFER);
+	signals[SIGNAL_RELOADED] =
+		g_signal_new("reloaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+			     NULL, G_TYPE_NONE, 0);
 	/* (name, JSON text) for WebSocket subscribers */
-	signals[SIGNAL_EVENT] = g_signal_new("event",
-					     G_TYPE_FROM_CLASS(klass),
-					     G_SIGNAL_RUN_LAST,
-					     0,
-					     NULL,
-					     NULL,
-					     NULL,
-					     G_TYPE_NONE,
-					     2,
-					     G_TYPE_STRING,
-					     G_TYPE_STRING);
+	signals[SIGNAL_EVENT] =
+		g_signal_new("event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+			     NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void
@@ -1170,5 +1086,5 @@ as_engine_init(AsEngine *self)
 	self->metrics = as_metrics_new();
 	self->router = as_router_new();
 	self->stall_check_id =
-	    g_timeout_add_seconds(AS_ENGINE_STALL_CHECK_S, as_engine_stall_check_cb, self);
+		g_timeout_add_seconds(AS_ENGINE_STALL_CHECK_S, as_engine_stall_check_cb, self);
 }

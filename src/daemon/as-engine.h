@@ -21,70 +21,50 @@ G_DECLARE_FINAL_TYPE(AsEngine, as_engine, AS, ENGINE, GObject)
 /* D-Bus PropertiesChanged and WebSocket progress at most this often per transfer */
 #define AS_ENGINE_PROGRESS_INTERVAL_US (100 * G_TIME_SPAN_MILLISECOND)
 /* an incoming transfer with no data for this long is shown as paused, not active */
-#define AS_ENGINE_STALL_S	 300
-#define AS_ENGINE_STALL_CHECK_S	 30
+#define AS_ENGINE_STALL_S	300
+#define AS_ENGINE_STALL_CHECK_S 30
 /* /status lists at most this many recent files */
 #define AS_ENGINE_STATUS_MAX_FILES 100
 
-AsEngine *
-as_engine_new(AsConfig *config, GError **error);
-AsConfig *
-as_engine_get_config(AsEngine *self);
-AsChunkStore *
-as_engine_get_chunk_store(AsEngine *self);
-AsTokenStore *
-as_engine_get_token_store(AsEngine *self);
-AsMetrics *
-as_engine_get_metrics(AsEngine *self);
-AsJsonlLog *
-as_engine_get_history(AsEngine *self);
-void
-as_engine_set_protocols(AsEngine *self, const gchar *const *protocols);
-const gchar *const *
-as_engine_get_protocols(AsEngine *self);
-void
-as_engine_set_http_port(AsEngine *self, guint16 port);
-guint16
-as_engine_get_http_port(AsEngine *self);
-guint
-as_engine_get_active_transfers(AsEngine *self);
-guint64
-as_engine_get_received_files(AsEngine *self);
+AsEngine *as_engine_new(AsConfig *config, GError **error);
+AsConfig *as_engine_get_config(AsEngine *self);
+AsChunkStore *as_engine_get_chunk_store(AsEngine *self);
+AsTokenStore *as_engine_get_token_store(AsEngine *self);
+AsMetrics *as_engine_get_metrics(AsEngine *self);
+AsJsonlLog *as_engine_get_history(AsEngine *self);
+void as_engine_set_protocols(AsEngine *self, const gchar *const *protocols);
+const gchar *const *as_engine_get_protocols(AsEngine *self);
+void as_engine_set_http_port(AsEngine *self, guint16 port);
+guint16 as_engine_get_http_port(AsEngine *self);
+guint as_engine_get_active_transfers(AsEngine *self);
+guint64 as_engine_get_received_files(AsEngine *self);
 
-gboolean
-as_engine_check_token(AsEngine *self,
-		      const gchar *token,
-		      const gchar *peer,
-		      const gchar *protocol,
-		      GError **error);
+gboolean as_engine_check_token(AsEngine *self,
+			       const gchar *token,
+			       const gchar *peer,
+			       const gchar *protocol,
+			       GError **error);
 
-AsTransfer *
-as_engine_lookup_transfer(AsEngine *self, const gchar *id);
-GPtrArray *
-as_engine_get_transfers(AsEngine *self);
-AsTransfer *
-as_engine_receive_begin(AsEngine *self,
-			const gchar *id,
-			const gchar *protocol,
-			const gchar *filename,
-			const gchar *peer,
-			guint64 bytes_total);
-void
-as_engine_receive_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done);
-void
-as_engine_receive_completed(AsEngine *self,
-			    AsTransfer *transfer,
-			    const gchar *saved_rel_path,
-			    const gchar *sha256,
-			    guint64 size);
-void
-as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason);
-void
-as_engine_record_failure(AsEngine *self,
-			 const gchar *protocol,
-			 const gchar *filename,
-			 const gchar *peer,
-			 const gchar *reason);
+AsTransfer *as_engine_lookup_transfer(AsEngine *self, const gchar *id);
+GPtrArray *as_engine_get_transfers(AsEngine *self);
+AsTransfer *as_engine_receive_begin(AsEngine *self,
+				    const gchar *id,
+				    const gchar *protocol,
+				    const gchar *filename,
+				    const gchar *peer,
+				    guint64 bytes_total);
+void as_engine_receive_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done);
+void as_engine_receive_completed(AsEngine *self,
+				 AsTransfer *transfer,
+				 const gchar *saved_rel_path,
+				 const gchar *sha256,
+				 guint64 size);
+void as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason);
+void as_engine_record_failure(AsEngine *self,
+			      const gchar *protocol,
+			      const gchar *filename,
+			      const gchar *peer,
+			      const gchar *reason);
 
 /* one file of a send, as it ends up in the history, the audit log and /ws */
 typedef struct {
@@ -98,37 +78,28 @@ typedef struct {
 	const gchar *error; /* NULL on success */
 } AsEngineSendResult;
 
-AsTransfer *
-as_engine_send_begin(AsEngine *self,
-		     const gchar *id,
-		     const gchar *destination,
-		     const gchar *peer,
-		     const gchar *protocol,
-		     const gchar *filename);
+AsTransfer *as_engine_send_begin(AsEngine *self,
+				 const gchar *id,
+				 const gchar *destination,
+				 const gchar *peer,
+				 const gchar *protocol,
+				 const gchar *filename);
 void
 as_engine_send_progress(AsEngine *self, AsTransfer *transfer, guint64 bytes_done, gboolean force);
 void
 as_engine_send_file_done(AsEngine *self, AsTransfer *transfer, const AsEngineSendResult *result);
-void
-as_engine_send_completed(AsEngine *self, AsTransfer *transfer);
-void
-as_engine_send_failed(AsEngine *self,
-		      AsTransfer *transfer,
-		      const gchar *reason,
-		      gboolean write_history);
-void
-as_engine_send_cancelled(AsEngine *self, AsTransfer *transfer);
+void as_engine_send_completed(AsEngine *self, AsTransfer *transfer);
+void as_engine_send_failed(AsEngine *self,
+			   AsTransfer *transfer,
+			   const gchar *reason,
+			   gboolean write_history);
+void as_engine_send_cancelled(AsEngine *self, AsTransfer *transfer);
 
-gchar *
-as_engine_route(AsEngine *self, const gchar *rel_path, const gchar *tag, const gchar *peer);
-void
-as_engine_set_argv(AsEngine *self, const gchar *const *argv);
-gboolean
-as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError **error);
+gchar *as_engine_route(AsEngine *self, const gchar *rel_path, const gchar *tag, const gchar *peer);
+void as_engine_set_argv(AsEngine *self, const gchar *const *argv);
+gboolean as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError **error);
 
-JsonObject *
-as_engine_get_health(AsEngine *self);
-JsonObject *
-as_engine_get_status(AsEngine *self);
+JsonObject *as_engine_get_health(AsEngine *self);
+JsonObject *as_engine_get_status(AsEngine *self);
 
 G_END_DECLS

@@ -7,13 +7,9 @@
 
 G_BEGIN_DECLS
 
-void
-as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg);
-void
-as_http_chunk_finish(AsEngine *engine, SoupServerMessage *msg);
-void
-as_http_chunk_complete(AsEngine *engine, SoupServerMessage *msg);
-void
-as_http_chunk_status(AsEngine *engine, SoupServerMessage *msg);
+void as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg);
+void as_http_chunk_finish(AsEngine *engine, SoupServerMessage *msg);
+void as_http_chunk_complete(AsEngine *engine, SoupServerMessage *msg);
+void as_http_chunk_status(AsEngine *engine, SoupServerMessage *msg);
 
 G_END_DECLS

@@ -83,12 +83,11 @@ as_http_pump_pwrite_all(int fd, const guint8 *buf, gsize len, guint64 offset, GE
 			if (errno == EINTR)
 				continue;
 			if (errno == ENOSPC || errno == EDQUOT) {
-				g_set_error_literal(error,
-						    AS_ERROR,
-						    AS_ERROR_NO_SPACE,
+				g_set_error_literal(error, AS_ERROR, AS_ERROR_NO_SPACE,
 						    "no space left on the receiving disk");
 			} else {
-				g_set_error(error, AS_ERROR, AS_ERROR_IO, "write failed: %s", g_strerror(errno));
+				g_set_error(error, AS_ERROR, AS_ERROR_IO, "write failed: %s",
+					    g_strerror(errno));
 			}
 			return FALSE;
 		}
@@ -209,7 +208,8 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 		gssize n;
 
 		if (self->hash) {
-			/* a fresh block while the ring is not full, else wait for one to be hashed */
+			/* a fresh block while the ring is not full, else wait for one to be hashed
+			 */
 			if (allocated < AS_HTTP_PUMP_RING) {
 				block = g_new0(AsHttpPumpBlock, 1);
 				block->data = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
@@ -223,41 +223,36 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 		if (n < 0) {
 			if (block != NULL)
 				as_http_pump_block_free(block);
-			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
+			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE)
+						     : NULL);
 			if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-				g_task_return_new_error(task,
-							AS_ERROR,
-							AS_ERROR_IO,
+				g_task_return_new_error(task, AS_ERROR, AS_ERROR_IO,
 							"no data for %d s after %" G_GUINT64_FORMAT
 							" of %" G_GUINT64_FORMAT " bytes",
-							AS_HTTP_PUMP_IDLE_TIMEOUT_S,
-							done,
+							AS_HTTP_PUMP_IDLE_TIMEOUT_S, done,
 							self->length);
 			else
-				g_task_return_new_error(task,
-							AS_ERROR,
-							AS_ERROR_IO,
+				g_task_return_new_error(task, AS_ERROR, AS_ERROR_IO,
 							"receiving failed after %" G_GUINT64_FORMAT
 							" bytes: %s",
-							done,
-							error->message);
+							done, error->message);
 			return;
 		}
 		if (block != NULL) {
 			block->len = (gsize)n;
 			g_async_queue_push(hasher.to_hash, block);
 		}
-		if (!as_http_pump_pwrite_all(self->fd, buf, (gsize)n, self->offset + done, &error)) {
+		if (!as_http_pump_pwrite_all(self->fd, buf, (gsize)n, self->offset + done,
+					     &error)) {
 			/* read and drop the rest so the sender sees our answer, not a reset */
 			g_autofree guint8 *drain = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
 			guint64 left = self->length - done - (guint64)n;
-			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
+			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE)
+						     : NULL);
 			while (left > 0) {
-				gssize m = g_input_stream_read(in,
-							       drain,
-							       (gsize)MIN(left, AS_HTTP_PUMP_BLOCK_SIZE),
-							       NULL,
-							       NULL);
+				gssize m = g_input_stream_read(
+					in, drain, (gsize)MIN(left, AS_HTTP_PUMP_BLOCK_SIZE), NULL,
+					NULL);
 				if (m <= 0)
 					break;
 				left -= (guint64)m;
@@ -268,14 +263,12 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 		done += (guint64)n;
 		__atomic_store_n(&self->bytes_done, done, __ATOMIC_RELAXED);
 		if ((gsize)n < want) {
-			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
-			g_task_return_new_error(task,
-						AS_ERROR,
-						AS_ERROR_IO,
+			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE)
+						     : NULL);
+			g_task_return_new_error(task, AS_ERROR, AS_ERROR_IO,
 						"connection closed after %" G_GUINT64_FORMAT
 						" of %" G_GUINT64_FORMAT " bytes",
-						done,
-						self->length);
+						done, self->length);
 			return;
 		}
 	}
@@ -289,8 +282,7 @@ as_http_pump_progress_cb(gpointer user_data)
 {
 	AsHttpPump *self = user_data;
 	if (self->progress_func != NULL)
-		self->progress_func(self,
-				    __atomic_load_n(&self->bytes_done, __ATOMIC_RELAXED),
+		self->progress_func(self, __atomic_load_n(&self->bytes_done, __ATOMIC_RELAXED),
 				    self->user_data);
 	return G_SOURCE_CONTINUE;
 }
@@ -332,7 +324,7 @@ as_http_pump_start(SoupServerMessage *msg,
 	self->user_data = user_data;
 	self->peer = g_strdup(soup_server_message_get_remote_host(msg));
 	self->expect_continue =
-	    (soup_message_headers_get_expectations(hdrs) & SOUP_EXPECTATION_CONTINUE) != 0;
+		(soup_message_headers_get_expectations(hdrs) & SOUP_EXPECTATION_CONTINUE) != 0;
 	self->socket = g_object_ref(soup_server_message_get_socket(msg));
 	g_socket_set_timeout(self->socket, AS_HTTP_PUMP_IDLE_TIMEOUT_S);
 	self->stream = soup_server_message_steal_connection(msg);
@@ -360,7 +352,8 @@ as_http_pump_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, &error))
 		g_debug("reply to %s not delivered: %s", self->peer, error->message);
-	g_io_stream_close_async(self->stream, G_PRIORITY_DEFAULT, NULL, as_http_pump_closed_cb, self);
+	g_io_stream_close_async(self->stream, G_PRIORITY_DEFAULT, NULL, as_http_pump_closed_cb,
+				self);
 }
 
 /* writes a whole HTTP/1.1 reply, closes the connection and frees @self */
@@ -374,26 +367,19 @@ as_http_pump_reply_json(AsHttpPump *self, guint status, JsonObject *obj)
 
 	json_node_set_object(node, obj);
 	body = json_to_string(node, FALSE);
-	self->reply = g_strdup_printf("HTTP/1.1 %u %s\r\n"
-				      "Date: %s\r\n"
-				      "Server: aerosyncd/" PACKAGE_VERSION "\r\n"
-				      "Content-Type: application/json\r\n"
-				      "Content-Length: %zu\r\n"
-				      "Connection: close\r\n"
-				      "\r\n"
-				      "%s",
-				      status,
-				      soup_status_get_phrase(status),
-				      date,
-				      strlen(body),
-				      body);
-	g_output_stream_write_all_async(g_io_stream_get_output_stream(self->stream),
-					self->reply,
-					strlen(self->reply),
-					G_PRIORITY_DEFAULT,
-					NULL,
-					as_http_pump_written_cb,
-					self);
+	self->reply =
+		g_strdup_printf("HTTP/1.1 %u %s\r\n"
+				"Date: %s\r\n"
+				"Server: aerosyncd/" PACKAGE_VERSION "\r\n"
+				"Content-Type: application/json\r\n"
+				"Content-Length: %zu\r\n"
+				"Connection: close\r\n"
+				"\r\n"
+				"%s",
+				status, soup_status_get_phrase(status), date, strlen(body), body);
+	g_output_stream_write_all_async(g_io_stream_get_output_stream(self->stream), self->reply,
+					strlen(self->reply), G_PRIORITY_DEFAULT, NULL,
+					as_http_pump_written_cb, self);
 }
 
 void

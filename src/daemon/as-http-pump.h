@@ -22,24 +22,18 @@ typedef void (*AsHttpPumpDoneFunc)(AsHttpPump *pump,
 				   const GError *error,
 				   gpointer user_data);
 
-AsHttpPump *
-as_http_pump_start(SoupServerMessage *msg,
-		   int fd,
-		   guint64 offset,
-		   guint64 length,
-		   gboolean hash,
-		   AsHttpPumpProgressFunc progress_func,
-		   AsHttpPumpDoneFunc done_func,
-		   gpointer user_data);
-void
-as_http_pump_reply_json(AsHttpPump *pump, guint status, JsonObject *obj);
-void
-as_http_pump_reply_error(AsHttpPump *pump, guint status, const gchar *message);
-const gchar *
-as_http_pump_get_peer(AsHttpPump *pump);
-guint
-as_http_pump_get_active(void);
-guint
-as_http_pump_get_stolen_total(void);
+AsHttpPump *as_http_pump_start(SoupServerMessage *msg,
+			       int fd,
+			       guint64 offset,
+			       guint64 length,
+			       gboolean hash,
+			       AsHttpPumpProgressFunc progress_func,
+			       AsHttpPumpDoneFunc done_func,
+			       gpointer user_data);
+void as_http_pump_reply_json(AsHttpPump *pump, guint status, JsonObject *obj);
+void as_http_pump_reply_error(AsHttpPump *pump, guint status, const gchar *message);
+const gchar *as_http_pump_get_peer(AsHttpPump *pump);
+guint as_http_pump_get_active(void);
+guint as_http_pump_get_stolen_total(void);
 
 G_END_DECLS

@@ -19,9 +19,9 @@
 
 struct _AsHttpServer {
 	GObject parent_instance;
-	AsEngine *engine;  /* owned */
-	SoupServer *soup;  /* owned */
-	AsWsHub *ws_hub;   /* owned */
+	AsEngine *engine; /* owned */
+	SoupServer *soup; /* owned */
+	AsWsHub *ws_hub;  /* owned */
 	guint16 port;
 	guint in_flight; /* requests started and not finished, stolen ones included */
 	guint ws_stolen;
@@ -112,14 +112,12 @@ as_http_server_early_cb(SoupServer *soup,
 	if (route == AS_ROUTE_UNKNOWN)
 		return;
 	if (!as_http_origin_allowed(msg)) {
-		as_http_reply_error(msg,
-				    SOUP_STATUS_FORBIDDEN,
+		as_http_reply_error(msg, SOUP_STATUS_FORBIDDEN,
 				    "cross-origin requests are not accepted");
 		return;
 	}
 	if (route != AS_ROUTE_WS && !as_http_method_allowed(route, method, &allow)) {
-		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-					     "Allow",
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
 					     allow);
 		as_http_reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed");
 		return;
@@ -128,16 +126,11 @@ as_http_server_early_cb(SoupServer *soup,
 		return;
 
 	/* every endpoint but /health needs a token, /status, /metrics and /ws included */
-	if (!as_engine_check_token(self->engine,
-				   as_http_presented_token(msg),
-				   as_http_peer(msg),
-				   "http",
-				   &error)) {
+	if (!as_engine_check_token(self->engine, as_http_presented_token(msg), as_http_peer(msg),
+				   "http", &error)) {
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-					     "WWW-Authenticate",
-					     "Bearer realm=\"aerosync\"");
-		as_http_reply_error(msg,
-				    SOUP_STATUS_UNAUTHORIZED,
+					     "WWW-Authenticate", "Bearer realm=\"aerosync\"");
+		as_http_reply_error(msg, SOUP_STATUS_UNAUTHORIZED,
 				    "Unauthorized: Invalid or missing authentication token");
 		return;
 	}
@@ -156,8 +149,7 @@ as_http_server_early_cb(SoupServer *soup,
 		if (soup_message_headers_get_encoding(req_hdrs) != SOUP_ENCODING_NONE &&
 		    (soup_message_headers_get_encoding(req_hdrs) != SOUP_ENCODING_CONTENT_LENGTH ||
 		     soup_message_headers_get_content_length(req_hdrs) > AS_HTTP_MAX_SMALL_BODY))
-			as_http_reply_error(msg,
-					    SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+			as_http_reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
 					    "this endpoint takes no body");
 		break;
 	}
@@ -167,8 +159,7 @@ static void
 as_http_server_health(AsHttpServer *self, SoupServerMessage *msg)
 {
 	g_autoptr(JsonObject) obj = as_engine_get_health(self->engine);
-	soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-				     "X-AeroSync",
+	soup_message_headers_replace(soup_server_message_get_response_headers(msg), "X-AeroSync",
 				     "true");
 	as_http_reply_json(msg, SOUP_STATUS_OK, obj);
 }
@@ -182,17 +173,11 @@ as_http_server_metrics(AsHttpServer *self, SoupServerMessage *msg)
 
 	if (!as_disk_usage_get(config->save_to, &free_bytes, &total_bytes, NULL))
 		free_bytes = total_bytes = 0;
-	text = as_metrics_render(as_engine_get_metrics(self->engine),
-				 free_bytes,
-				 total_bytes,
-				 as_engine_get_active_transfers(self->engine),
-				 0);
+	text = as_metrics_render(as_engine_get_metrics(self->engine), free_bytes, total_bytes,
+				 as_engine_get_active_transfers(self->engine), 0);
 	soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
-	soup_server_message_set_response(msg,
-					 "text/plain; version=0.0.4; charset=utf-8",
-					 SOUP_MEMORY_TAKE,
-					 text,
-					 strlen(text));
+	soup_server_message_set_response(msg, "text/plain; version=0.0.4; charset=utf-8",
+					 SOUP_MEMORY_TAKE, text, strlen(text));
 }
 
 static void
@@ -275,11 +260,8 @@ as_http_server_listen(AsHttpServer *self, const gchar *bind, guint16 port, GErro
 	GSList *listeners;
 
 	if (addr == NULL) {
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_INVALID_ARGUMENT,
-			    "--bind needs an IP address, not '%s'",
-			    bind);
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "--bind needs an IP address, not '%s'", bind);
 		return FALSE;
 	}
 	sockaddr = g_inet_socket_address_new(addr, port);
@@ -335,19 +317,20 @@ as_http_server_new(AsEngine *engine)
 	self->ws_hub = as_ws_hub_new(engine);
 	/* raw paths: the upload name is decoded and judged by us, so a hostile one gets our
 	 * JSON refusal instead of libsoup's bodiless 400 */
-	self->soup = soup_server_new("server-header",
-				     "aerosyncd/" PACKAGE_VERSION " ",
-				     "raw-paths",
-				     TRUE,
-				     NULL);
+	self->soup = soup_server_new("server-header", "aerosyncd/" PACKAGE_VERSION " ", "raw-paths",
+				     TRUE, NULL);
 	soup_server_add_early_handler(self->soup, NULL, as_http_server_early_cb, self, NULL);
 	soup_server_add_handler(self->soup, NULL, as_http_server_handler_cb, self, NULL);
 	/* the /ws handler is its own entry: it needs the early (auth, origin) hook too */
 	soup_server_add_early_handler(self->soup, "/ws", as_http_server_early_cb, self, NULL);
-	soup_server_add_websocket_handler(self->soup, "/ws", NULL, NULL, as_http_server_ws_cb, self, NULL);
-	g_signal_connect(self->soup, "request-started", G_CALLBACK(as_http_server_request_started_cb), self);
-	g_signal_connect(self->soup, "request-finished", G_CALLBACK(as_http_server_request_done_cb), self);
-	g_signal_connect(self->soup, "request-aborted", G_CALLBACK(as_http_server_request_done_cb), self);
+	soup_server_add_websocket_handler(self->soup, "/ws", NULL, NULL, as_http_server_ws_cb, self,
+					  NULL);
+	g_signal_connect(self->soup, "request-started",
+			 G_CALLBACK(as_http_server_request_started_cb), self);
+	g_signal_connect(self->soup, "request-finished", G_CALLBACK(as_http_server_request_done_cb),
+			 self);
+	g_signal_connect(self->soup, "request-aborted", G_CALLBACK(as_http_server_request_done_cb),
+			 self);
 	return self;
 }
 

@@ -43,7 +43,7 @@ typedef struct {
 	AsMdnsPublisher *mdns; /* owned, NULL when not published */
 #endif
 	AsDbusService *dbus;
-	AsSender *sender; /* owned: Send() and the resumed sends */
+	AsSender *sender;	     /* owned: Send() and the resumed sends */
 	GDBusConnection *connection; /* owned, NULL without a bus */
 	guint bus_owner_id;
 	guint filter_id;
@@ -56,7 +56,10 @@ typedef struct {
 } AsDaemon;
 
 static GLogWriterOutput
-as_main_log_writer_cb(GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, gpointer user_data)
+as_main_log_writer_cb(GLogLevelFlags log_level,
+		      const GLogField *fields,
+		      gsize n_fields,
+		      gpointer user_data)
 {
 	AsDaemon *daemon = user_data;
 	/* info is for --verbose, debug for G_MESSAGES_DEBUG as usual */
@@ -144,9 +147,11 @@ static void
 as_main_transfer_finished_cb(AsEngine *engine, AsTransfer *transfer, gpointer user_data)
 {
 	AsDaemon *daemon = user_data;
-	if (!daemon->config->one_shot || as_transfer_get_state(transfer) != AS_TRANSFER_STATE_COMPLETED)
+	if (!daemon->config->one_shot ||
+	    as_transfer_get_state(transfer) != AS_TRANSFER_STATE_COMPLETED)
 		return;
-	g_message("one-shot: %s received and verified, exiting", as_transfer_get_filename(transfer));
+	g_message("one-shot: %s received and verified, exiting",
+		  as_transfer_get_filename(transfer));
 	g_signal_handlers_disconnect_by_func(engine, as_main_transfer_finished_cb, daemon);
 	/* let the reply reach the sender first */
 	daemon->one_shot_deadline_us = g_get_monotonic_time() + AS_MAIN_ONE_SHOT_DRAIN_MS * 1000;
@@ -409,13 +414,9 @@ as_main_start_dbus(AsDaemon *daemon, GError **error)
 	 * the new owner at once, and GDBus answers a call to an object not yet exported with
 	 * UnknownMethod */
 	as_main_bus_acquired_cb(connection, AS_DBUS_NAME, daemon);
-	daemon->bus_owner_id = g_bus_own_name_on_connection(connection,
-							    AS_DBUS_NAME,
-							    G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
-							    as_main_name_acquired_cb,
-							    as_main_name_lost_cb,
-							    daemon,
-							    NULL);
+	daemon->bus_owner_id = g_bus_own_name_on_connection(
+		connection, AS_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+		as_main_name_acquired_cb, as_main_name_lost_cb, daemon, NULL);
 	return TRUE;
 }
 
@@ -453,7 +454,8 @@ main(int argc, char *argv[])
 	}
 	daemon.engine = engine;
 	as_engine_set_argv(engine, (const gchar *const *)argv_copy);
-	removed = as_chunk_store_cleanup_stale(as_engine_get_chunk_store(engine), AS_CONFIG_STAGING_MAX_AGE_S);
+	removed = as_chunk_store_cleanup_stale(as_engine_get_chunk_store(engine),
+					       AS_CONFIG_STAGING_MAX_AGE_S);
 	/* single uploads cannot resume: partial ones of a dead process are garbage */
 	removed += as_chunk_store_cleanup_temps(as_engine_get_chunk_store(engine));
 	if (removed > 0)
@@ -481,7 +483,8 @@ main(int argc, char *argv[])
 	g_unix_signal_add(SIGTERM, as_main_quit_cb, &daemon);
 	g_unix_signal_add(SIGINT, as_main_quit_cb, &daemon);
 	g_unix_signal_add(SIGHUP, as_main_reload_cb, &daemon);
-	g_signal_connect(engine, "transfer-finished", G_CALLBACK(as_main_transfer_finished_cb), &daemon);
+	g_signal_connect(engine, "transfer-finished", G_CALLBACK(as_main_transfer_finished_cb),
+			 &daemon);
 
 	if (!as_main_start_dbus(&daemon, &error)) {
 		g_printerr("aerosyncd: %s\n", error->message);

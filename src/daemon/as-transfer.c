@@ -25,10 +25,10 @@ struct _AsTransfer {
 	guint files;
 	guint files_done;
 	guint files_failed;
-	guint64 rate;		/* bytes per second, smoothed */
-	gint64 eta_s;		/* -1 = unknown */
+	guint64 rate; /* bytes per second, smoothed */
+	gint64 eta_s; /* -1 = unknown */
 	guint64 rate_limit;
-	gint64 rate_sample_us;	/* when bytes_done was last sampled */
+	gint64 rate_sample_us; /* when bytes_done was last sampled */
 	guint64 rate_sample_bytes;
 	const AsTransferControl *control; /* nullable */
 	gpointer control_data;
@@ -62,8 +62,8 @@ enum {
 
 static GParamSpec *props[PROP_LAST];
 
-static const gchar *as_transfer_state_names[] = {
-    "queued", "connecting", "running", "paused", "verifying", "completed", "failed", "cancelled"};
+static const gchar *as_transfer_state_names[] = {"queued",    "connecting", "running", "paused",
+						 "verifying", "completed",  "failed",  "cancelled"};
 
 const gchar *
 as_transfer_state_to_string(AsTransferState state)
@@ -181,23 +181,24 @@ as_transfer_class_init(AsTransferClass *klass)
 	props[PROP_PEER] = g_param_spec_string("peer", NULL, NULL, NULL, flags);
 	props[PROP_STATE] = g_param_spec_string("state", NULL, NULL, NULL, flags);
 	props[PROP_BYTES_DONE] =
-	    g_param_spec_uint64("bytes-done", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+		g_param_spec_uint64("bytes-done", NULL, NULL, 0, G_MAXUINT64, 0, flags);
 	props[PROP_BYTES_TOTAL] =
-	    g_param_spec_uint64("bytes-total", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+		g_param_spec_uint64("bytes-total", NULL, NULL, 0, G_MAXUINT64, 0, flags);
 	props[PROP_SHA256] = g_param_spec_string("sha256", NULL, NULL, NULL, flags);
 	props[PROP_SAVED_PATH] = g_param_spec_string("saved-path", NULL, NULL, NULL, flags);
 	props[PROP_ERROR] = g_param_spec_string("error", NULL, NULL, NULL, flags);
 	props[PROP_STARTED_AT] =
-	    g_param_spec_int64("started-at", NULL, NULL, 0, G_MAXINT64, 0, flags);
+		g_param_spec_int64("started-at", NULL, NULL, 0, G_MAXINT64, 0, flags);
 	props[PROP_DESTINATION] = g_param_spec_string("destination", NULL, NULL, NULL, flags);
 	props[PROP_FILES] = g_param_spec_uint("files", NULL, NULL, 0, G_MAXUINT, 0, flags);
-	props[PROP_FILES_DONE] = g_param_spec_uint("files-done", NULL, NULL, 0, G_MAXUINT, 0, flags);
+	props[PROP_FILES_DONE] =
+		g_param_spec_uint("files-done", NULL, NULL, 0, G_MAXUINT, 0, flags);
 	props[PROP_FILES_FAILED] =
-	    g_param_spec_uint("files-failed", NULL, NULL, 0, G_MAXUINT, 0, flags);
+		g_param_spec_uint("files-failed", NULL, NULL, 0, G_MAXUINT, 0, flags);
 	props[PROP_RATE] = g_param_spec_uint64("rate", NULL, NULL, 0, G_MAXUINT64, 0, flags);
 	props[PROP_ETA] = g_param_spec_int64("eta", NULL, NULL, -1, G_MAXINT64, -1, flags);
 	props[PROP_RATE_LIMIT] =
-	    g_param_spec_uint64("rate-limit", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+		g_param_spec_uint64("rate-limit", NULL, NULL, 0, G_MAXUINT64, 0, flags);
 	g_object_class_install_properties(object_class, PROP_LAST, props);
 }
 
@@ -231,7 +232,7 @@ as_transfer_new(const gchar *id,
 }
 
 #define AS_TRANSFER_STR_SETTER(field, prop)                                                        \
-	void as_transfer_set_##field(AsTransfer *self, const gchar *value)                        \
+	void as_transfer_set_##field(AsTransfer *self, const gchar *value)                         \
 	{                                                                                          \
 		g_return_if_fail(AS_IS_TRANSFER(self));                                            \
 		if (g_strcmp0(self->field, value) == 0)                                            \
@@ -300,7 +301,7 @@ as_transfer_set_bytes_done(AsTransfer *self, guint64 bytes_done)
 AS_TRANSFER_STR_SETTER(destination, PROP_DESTINATION)
 
 #define AS_TRANSFER_UINT_SETTER(field, type, prop)                                                 \
-	void as_transfer_set_##field(AsTransfer *self, type value)                                \
+	void as_transfer_set_##field(AsTransfer *self, type value)                                 \
 	{                                                                                          \
 		g_return_if_fail(AS_IS_TRANSFER(self));                                            \
 		if (self->field == value)                                                          \
@@ -364,15 +365,10 @@ as_transfer_no_control(AsTransfer *self, GError **error)
 	if (self->control != NULL && !as_transfer_state_is_final(self->state))
 		return FALSE;
 	if (as_transfer_state_is_final(self->state))
-		g_set_error(error,
-			    AS_ERROR,
-			    AS_ERROR_CONFLICT,
-			    "the transfer is already %s",
+		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT, "the transfer is already %s",
 			    as_transfer_state_to_string(self->state));
 	else
-		g_set_error_literal(error,
-				    AS_ERROR,
-				    AS_ERROR_NOT_SUPPORTED,
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
 				    "an incoming transfer is paced by its sender");
 	return TRUE;
 }

@@ -7,8 +7,8 @@
 
 struct _AsWsHub {
 	GObject parent_instance;
-	AsEngine *engine;    /* owned */
-	GPtrArray *conns;    /* (element-type SoupWebsocketConnection) owned */
+	AsEngine *engine; /* owned */
+	GPtrArray *conns; /* (element-type SoupWebsocketConnection) owned */
 	gulong event_handler_id;
 };
 
@@ -62,8 +62,7 @@ as_ws_hub_close_all(AsWsHub *self)
 	for (guint i = 0; i < conns->len; i++) {
 		SoupWebsocketConnection *conn = g_ptr_array_index(conns, i);
 		if (soup_websocket_connection_get_state(conn) == SOUP_WEBSOCKET_STATE_OPEN)
-			soup_websocket_connection_close(conn,
-							SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
+			soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
 							"server shutting down");
 	}
 }
@@ -74,7 +73,7 @@ as_ws_hub_new(AsEngine *engine)
 	AsWsHub *self = g_object_new(AS_TYPE_WS_HUB, NULL);
 	self->engine = g_object_ref(engine);
 	self->event_handler_id =
-	    g_signal_connect(engine, "event", G_CALLBACK(as_ws_hub_event_cb), self);
+		g_signal_connect(engine, "event", G_CALLBACK(as_ws_hub_event_cb), self);
 	return self;
 }
 
