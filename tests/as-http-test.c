@@ -192,8 +192,17 @@ as_test_http_health(void)
 	g_assert_cmpstr(as_test_str(obj, "version"), ==, PACKAGE_VERSION);
 	g_assert_true(as_test_bool(obj, "auth_required"));
 	protocols = json_object_get_array_member(obj, "protocols");
-	g_assert_cmpuint(json_array_get_length(protocols), ==, 1);
 	g_assert_cmpstr(json_array_get_string_element(protocols, 0), ==, "http");
+#if HAVE_QUIC
+	/* QUIC is on by default, and the reply says where and which certificate to pin */
+	g_assert_cmpuint(json_array_get_length(protocols), ==, 2);
+	g_assert_cmpstr(json_array_get_string_element(protocols, 1), ==, "quic");
+	g_assert_cmpint(as_test_int(obj, "quic_port"), ==, as_test_daemon_get_quic_port(d));
+	g_assert_cmpuint(strlen(as_test_str(obj, "cert_sha256")), ==, 64);
+#else
+	g_assert_cmpuint(json_array_get_length(protocols), ==, 1);
+	g_assert_false(json_object_has_member(obj, "quic_port"));
+#endif
 
 	/* the figures are the receive dir's file system, not '/' or made up */
 	g_assert_cmpint(statvfs(as_test_daemon_get_save_dir(d), &st), ==, 0);

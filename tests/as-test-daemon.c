@@ -47,6 +47,7 @@ struct _AsTestDaemon {
 	GSubprocess *proc;     /* owned, NULL when not started */
 	SoupSession *session;  /* owned */
 	guint16 port;
+	guint16 quic_port; /* 0 with --http-only */
 };
 
 G_DEFINE_TYPE(AsTestDaemon, as_test_daemon, G_TYPE_OBJECT)
@@ -421,14 +422,16 @@ as_test_daemon_binary(void)
 	return path;
 }
 
-/* reads "port=N\n" from the --ready-fd pipe */
+/* reads "port=H quic_port=Q\n" from the --ready-fd pipe */
 static gboolean
 as_test_daemon_read_ready(AsTestDaemon *self, int fd, GError **error)
 {
 	gint64 deadline = g_get_monotonic_time() + AS_TEST_DAEMON_READY_TIMEOUT_MS * 1000;
 	GString *line = g_string_new(NULL);
 	g_autofree gchar *text = NULL;
+	g_auto(GStrv) fields = NULL;
 	guint64 port = 0;
+	guint64 quic_port = 0;
 
 	while (strchr(line->str, '\n') == NULL) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -461,16 +464,20 @@ as_test_daemon_read_ready(AsTestDaemon *self, int fd, GError **error)
 	}
 	text = g_string_free(line, FALSE);
 	g_strstrip(text);
-	if (!g_str_has_prefix(text, "port=")) {
+	fields = g_strsplit(text, " ", -1);
+	if (g_strv_length(fields) != 2 || !g_str_has_prefix(fields[0], "port=") ||
+	    !g_str_has_prefix(fields[1], "quic_port=")) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "bad ready line '%s'",
 			    text);
 		return FALSE;
 	}
-	if (!g_ascii_string_to_unsigned(text + 5, 10, 1, G_MAXUINT16, &port, error)) {
+	if (!g_ascii_string_to_unsigned(fields[0] + 5, 10, 1, G_MAXUINT16, &port, error) ||
+	    !g_ascii_string_to_unsigned(fields[1] + 10, 10, 0, G_MAXUINT16, &quic_port, error)) {
 		g_prefix_error(error, "bad ready line '%s': ", text);
 		return FALSE;
 	}
 	self->port = (guint16)port;
+	self->quic_port = (guint16)quic_port;
 	return TRUE;
 }
 
@@ -663,6 +670,24 @@ guint16
 as_test_daemon_get_port(AsTestDaemon *self)
 {
 	return self->port;
+}
+
+guint16
+as_test_daemon_get_quic_port(AsTestDaemon *self)
+{
+	return self->quic_port;
+}
+
+/* the fingerprint of the daemon's QUIC certificate, as /health gives it */
+gchar *
+as_test_daemon_dup_cert_sha256(AsTestDaemon *self)
+{
+	g_autoptr(AsTestReply) reply = as_test_daemon_get(self, "/health");
+	JsonObject *obj;
+
+	as_test_reply_assert_status(reply, 200);
+	obj = as_test_reply_object(reply);
+	return g_strdup(json_object_get_string_member_with_default(obj, "cert_sha256", NULL));
 }
 
 const gchar *

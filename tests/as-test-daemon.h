@@ -48,6 +48,8 @@ gboolean as_test_daemon_is_running(AsTestDaemon *self);
 guint64 as_test_daemon_get_rss_kib(AsTestDaemon *self);
 
 guint16 as_test_daemon_get_port(AsTestDaemon *self);
+guint16 as_test_daemon_get_quic_port(AsTestDaemon *self);
+gchar *as_test_daemon_dup_cert_sha256(AsTestDaemon *self);
 const gchar *as_test_daemon_get_token(AsTestDaemon *self);
 const gchar *as_test_daemon_get_root(AsTestDaemon *self);
 const gchar *as_test_daemon_get_save_dir(AsTestDaemon *self);

@@ -14,6 +14,8 @@ as_config_new(void)
 {
 	AsConfig *self = g_new0(AsConfig, 1);
 	self->port = -1;
+	self->quic_port = -1;
+	self->quic = TRUE;
 	self->auth = TRUE;
 	self->ready_fd = -1;
 	self->bus = AS_CONFIG_BUS_SESSION;
@@ -30,6 +32,8 @@ as_config_free(AsConfig *self)
 		return;
 	g_free(self->config_path);
 	g_free(self->bind);
+	g_free(self->tls_cert);
+	g_free(self->tls_key);
 	g_free(self->save_to);
 	g_free(self->auth_token_file);
 	g_free(self->legacy_secret_file);
@@ -93,6 +97,10 @@ typedef struct {
 	gchar *config;
 	gchar *bind;
 	gint port;
+	gint quic_port;
+	gboolean http_only;
+	gchar *tls_cert;
+	gchar *tls_key;
 	gchar *save_to;
 	gchar *max_size;
 	gboolean overwrite;
@@ -149,8 +157,31 @@ as_config_key_bool(GKeyFile *kf, const gchar *key, gboolean *value, GError **err
 	return TRUE;
 }
 
+/* leaves *port alone when the key is absent */
+static gboolean
+as_config_key_port(GKeyFile *kf, const gchar *path, const gchar *key, gint *port, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	gint value;
+
+	if (!g_key_file_has_key(kf, AS_CONFIG_GROUP, key, NULL))
+		return TRUE;
+	value = g_key_file_get_integer(kf, AS_CONFIG_GROUP, key, &error_local);
+	if (error_local != NULL || value < 0 || value > 65535) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "config %s: invalid %s (0 to 65535)", path, key);
+		return FALSE;
+	}
+	*port = value;
+	return TRUE;
+}
+
 static const gchar *as_config_known_keys[] = {"bind",
 					      "port",
+					      "quic-port",
+					      "quic",
+					      "tls-cert",
+					      "tls-key",
 					      "save-to",
 					      "max-size",
 					      "overwrite",
@@ -210,14 +241,22 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 
 	if (self->bind == NULL)
 		self->bind = as_config_key_string(kf, "bind");
-	if (self->port < 0 && g_key_file_has_key(kf, AS_CONFIG_GROUP, "port", NULL)) {
-		gint port = g_key_file_get_integer(kf, AS_CONFIG_GROUP, "port", &error_local);
-		if (error_local != NULL || port < 0 || port > 65535) {
-			g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
-				    "config %s: invalid port", path);
-			return FALSE;
-		}
-		self->port = port;
+	if (self->port < 0 && !as_config_key_port(kf, path, "port", &self->port, error))
+		return FALSE;
+	if (self->quic_port < 0 &&
+	    !as_config_key_port(kf, path, "quic-port", &self->quic_port, error))
+		return FALSE;
+	if (self->quic && !as_config_key_bool(kf, "quic", &self->quic, error))
+		return FALSE;
+	if (self->tls_cert == NULL) {
+		tmp = as_config_key_string(kf, "tls-cert");
+		self->tls_cert = as_config_expand_path(tmp);
+		g_clear_pointer(&tmp, g_free);
+	}
+	if (self->tls_key == NULL) {
+		tmp = as_config_key_string(kf, "tls-key");
+		self->tls_key = as_config_expand_path(tmp);
+		g_clear_pointer(&tmp, g_free);
 	}
 	if (self->save_to == NULL) {
 		tmp = as_config_key_string(kf, "save-to");
@@ -288,7 +327,7 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 gboolean
 as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 {
-	AsConfigArgs a = {.port = -1, .idle_timeout_s = -1, .ready_fd = -1};
+	AsConfigArgs a = {.port = -1, .quic_port = -1, .idle_timeout_s = -1, .ready_fd = -1};
 	g_autoptr(GOptionContext) ctx = NULL;
 	const GOptionEntry entries[] = {
 		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &a.config, "Read this config file",
@@ -297,6 +336,14 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 		 "ADDR"},
 		{"port", 'p', 0, G_OPTION_ARG_INT, &a.port, "HTTP port (7788, 0 = any free)",
 		 "PORT"},
+		{"quic-port", 0, 0, G_OPTION_ARG_INT, &a.quic_port,
+		 "QUIC port (HTTP port + 1, 0 = any free)", "PORT"},
+		{"http-only", 0, 0, G_OPTION_ARG_NONE, &a.http_only, "Do not receive over QUIC",
+		 NULL},
+		{"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &a.tls_cert,
+		 "TLS certificate (PEM) for QUIC; default: a generated one", "FILE"},
+		{"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &a.tls_key,
+		 "Private key (PEM) of --tls-cert", "FILE"},
 		{"save-to", 'd', 0, G_OPTION_ARG_FILENAME, &a.save_to, "Receive directory", "DIR"},
 		{"max-size", 0, 0, G_OPTION_ARG_STRING, &a.max_size, "Largest accepted file",
 		 "SIZE"},
@@ -326,7 +373,7 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 		 "With --no-listen, exit after this long with nothing to do (0 = never)",
 		 "SECONDS"},
 		{"ready-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a.ready_fd,
-		 "Write 'port=N' to this fd when listening", "FD"},
+		 "Write 'port=H quic_port=Q' to this fd when listening", "FD"},
 		{NULL}};
 	gboolean ret = FALSE;
 
@@ -341,8 +388,9 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 				    "--session and --no-dbus exclude each other");
 		goto out;
 	}
-	if (a.port > 65535) {
-		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "invalid port %d", a.port);
+	if (a.port > 65535 || a.quic_port > 65535) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "invalid port %d",
+			    MAX(a.port, a.quic_port));
 		goto out;
 	}
 	/* -1 is "not given", anything else out of range is a mistake */
@@ -353,6 +401,10 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 
 	self->bind = g_steal_pointer(&a.bind);
 	self->port = a.port;
+	self->quic_port = a.quic_port;
+	self->quic = !a.http_only;
+	self->tls_cert = as_config_expand_path(a.tls_cert);
+	self->tls_key = as_config_expand_path(a.tls_key);
 	self->save_to = as_config_expand_path(a.save_to);
 	if (a.max_size != NULL && !as_config_parse_size(a.max_size, &self->max_size, error)) {
 		g_prefix_error(error, "--max-size: ");
@@ -388,6 +440,8 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 out:
 	g_free(a.config);
 	g_free(a.bind);
+	g_free(a.tls_cert);
+	g_free(a.tls_key);
 	g_free(a.save_to);
 	g_free(a.max_size);
 	g_free(a.auth_token_file);
@@ -395,6 +449,37 @@ out:
 	g_free(a.token_backend);
 	g_free(a.audit_log);
 	return ret;
+}
+
+static gboolean
+as_config_finalize_quic(AsConfig *self, GError **error)
+{
+	if ((self->tls_cert == NULL) != (self->tls_key == NULL)) {
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "tls-cert and tls-key go together: give both or neither");
+		return FALSE;
+	}
+#if !HAVE_QUIC
+	if (self->quic && self->quic_port >= 0)
+		g_warning("this aerosyncd was built without QUIC: quic-port is ignored");
+	self->quic = FALSE;
+#endif
+	if (!self->listen)
+		self->quic = FALSE;
+	if (self->quic_port < 0) {
+		/* 0.x's convention, which auto-negotiating senders rely on */
+		if (self->port == 0)
+			self->quic_port = 0;
+		else if (self->port < 65535)
+			self->quic_port = self->port + 1;
+		else {
+			g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+					    "port 65535 leaves no default QUIC port: give "
+					    "quic-port (or --http-only)");
+			return FALSE;
+		}
+	}
+	return TRUE;
 }
 
 /* fill the defaults that nothing set */
@@ -405,6 +490,8 @@ as_config_finalize(AsConfig *self, GError **error)
 		self->bind = g_strdup("0.0.0.0");
 	if (self->port < 0)
 		self->port = AS_DEFAULT_HTTP_PORT;
+	if (!as_config_finalize_quic(self, error))
+		return FALSE;
 	if (self->max_size == 0)
 		self->max_size = AS_CONFIG_DEFAULT_MAX_SIZE;
 	if (self->token_backend == NULL)

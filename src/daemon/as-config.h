@@ -21,6 +21,10 @@ typedef struct {
 	gchar *config_path;	   /* the file read, or NULL */
 	gchar *bind;		   /* "0.0.0.0", "::", "127.0.0.1" */
 	gint port;		   /* 0 = ephemeral */
+	gint quic_port;		   /* 0 = ephemeral; default: HTTP port + 1 */
+	gboolean quic;		   /* FALSE with --http-only or a build without ngtcp2 */
+	gchar *tls_cert;	   /* PEM; with tls_key, else a generated identity */
+	gchar *tls_key;
 	gchar *save_to;		   /* absolute */
 	guint64 max_size;	   /* bytes per file */
 	gboolean overwrite;	   /* else rename on collision: name_1.ext */
@@ -36,7 +40,7 @@ typedef struct {
 	gboolean listen;     /* FALSE with --no-listen: no HTTP port, D-Bus only */
 	gboolean mdns;	     /* FALSE with --no-mdns: not published with Avahi */
 	gint idle_timeout_s; /* exit after this long idle when not listening; 0 = never */
-	gint ready_fd;	     /* "port=N\n" when ready (0: HTTP off); -1 = none */
+	gint ready_fd;	     /* "port=H quic_port=Q\n" when ready (0: off); -1 = none */
 	gchar *config_dir;
 	gchar *state_dir;
 } AsConfig;

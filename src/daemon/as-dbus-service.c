@@ -96,6 +96,12 @@ as_dbus_handle_get_status_cb(AsDbusManager1 *manager,
 			      g_variant_new_string(config->save_to));
 	g_variant_builder_add(&b, "{sv}", "http_port",
 			      g_variant_new_uint16(as_engine_get_http_port(self->engine)));
+	g_variant_builder_add(&b, "{sv}", "quic_port",
+			      g_variant_new_uint16(as_engine_get_quic_port(self->engine)));
+	if (as_engine_get_cert_sha256(self->engine) != NULL)
+		g_variant_builder_add(
+			&b, "{sv}", "cert_sha256",
+			g_variant_new_string(as_engine_get_cert_sha256(self->engine)));
 	g_variant_builder_add(&b, "{sv}", "auth_required", g_variant_new_boolean(config->auth));
 	g_variant_builder_add(&b, "{sv}", "token_backend",
 			      g_variant_new_string(as_token_store_get_backend_name(
@@ -435,6 +441,12 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 	as_dbus_manager1_set_auth_required(self->manager, config->auth);
 	as_dbus_manager1_set_token_backend(self->manager, as_token_store_get_backend_name(tokens));
 	as_dbus_manager1_set_protocols(self->manager, as_engine_get_protocols(self->engine));
+	/* fixed for the life of the process, like the listeners */
+	as_dbus_manager1_set_quic_port(self->manager, as_engine_get_quic_port(self->engine));
+	as_dbus_manager1_set_cert_sha256(self->manager,
+					 as_engine_get_cert_sha256(self->engine) != NULL
+						 ? as_engine_get_cert_sha256(self->engine)
+						 : "");
 	g_object_bind_property(self->engine, "http-port", self->manager, "http-port",
 			       G_BINDING_SYNC_CREATE);
 	g_object_bind_property(self->engine, "active-transfers", self->manager, "active-transfers",

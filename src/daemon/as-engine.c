@@ -11,6 +11,8 @@
 #include "as-engine.h"
 #include "as-error.h"
 #include "as-history.h"
+#include "as-publish.h"
+#include "as-sha256.h"
 
 struct _AsEngine {
 	GObject parent_instance;
@@ -27,6 +29,8 @@ struct _AsEngine {
 	GStrv argv;	  /* the command line, re-parsed on reload */
 	GStrv protocols;
 	guint16 http_port;
+	guint16 quic_port;
+	gchar *cert_sha256; /* of the QUIC TLS identity, NULL without QUIC */
 	guint64 received_files;
 };
 
@@ -248,6 +252,54 @@ as_engine_receive_completed(AsEngine *self,
 	g_info("received %s (%" G_GUINT64_FORMAT " bytes) sha256=%s from %s", saved_rel_path, size,
 	       sha256, as_transfer_get_peer(transfer));
 	as_engine_finish(self, transfer);
+}
+
+/**
+ * as_engine_receive_commit:
+ * @transfer: the incoming transfer
+ * @temp_name: (inout): the staging temp holding all the file's bytes; cleared on success
+ *   (it no longer exists)
+ * @rel_path: where the file goes, relative to the receive directory, routed
+ * @expected_sha256: (nullable): the hash the sender announced
+ * @sha256: the hash of what arrived
+ * @size: bytes that arrived
+ * @error: (nullable): optional return location for an error
+ *
+ * Checks the bytes against the hash the sender gave, publishes the temp under its final name
+ * and tells everyone either way. Shared by every ingest path: HTTP bodies, the body pump and
+ * QUIC streams.
+ *
+ * Returns: (transfer full) (nullable): the name the file was published under
+ **/
+gchar *
+as_engine_receive_commit(AsEngine *self,
+			 AsTransfer *transfer,
+			 gchar **temp_name,
+			 const gchar *rel_path,
+			 const gchar *expected_sha256,
+			 const gchar *sha256,
+			 guint64 size,
+			 GError **error)
+{
+	gchar *published;
+
+	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
+		g_set_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH,
+			    "SHA-256 mismatch: expected %s, got %s", expected_sha256, sha256);
+		as_engine_receive_failed(self, transfer, (*error)->message);
+		return NULL;
+	}
+	as_transfer_set_sha256(transfer, sha256);
+	published = as_publish_file(as_chunk_store_get_staging_fd(self->chunk_store), *temp_name,
+				    as_chunk_store_get_root_fd(self->chunk_store), rel_path,
+				    self->config->overwrite, error);
+	if (published == NULL) {
+		as_engine_receive_failed(self, transfer, (*error)->message);
+		return NULL;
+	}
+	g_clear_pointer(temp_name, g_free);
+	as_engine_receive_completed(self, transfer, published, sha256, size);
+	return published;
 }
 
 void
@@ -681,6 +733,29 @@ as_engine_get_http_port(AsEngine *self)
 	return self->http_port;
 }
 
+void
+as_engine_set_quic(AsEngine *self, guint16 port, const gchar *cert_sha256)
+{
+	g_return_if_fail(AS_IS_ENGINE(self));
+	self->quic_port = port;
+	g_free(self->cert_sha256);
+	self->cert_sha256 = g_strdup(cert_sha256);
+}
+
+guint16
+as_engine_get_quic_port(AsEngine *self)
+{
+	g_return_val_if_fail(AS_IS_ENGINE(self), 0);
+	return self->quic_port;
+}
+
+const gchar *
+as_engine_get_cert_sha256(AsEngine *self)
+{
+	g_return_val_if_fail(AS_IS_ENGINE(self), NULL);
+	return self->cert_sha256;
+}
+
 /* the /health shape of 0.x, with real figures */
 JsonObject *
 as_engine_get_health(AsEngine *self)
@@ -705,6 +780,11 @@ as_engine_get_health(AsEngine *self)
 	json_object_set_array_member(obj, "protocols", g_steal_pointer(&protocols));
 	json_object_set_string_member(obj, "version", PACKAGE_VERSION);
 	json_object_set_boolean_member(obj, "auth_required", self->config->auth);
+	/* so a sender can go to QUIC and pin the certificate it is about to see */
+	if (self->quic_port != 0) {
+		json_object_set_int_member(obj, "quic_port", self->quic_port);
+		json_object_set_string_member(obj, "cert_sha256", self->cert_sha256);
+	}
 	return obj;
 }
 
@@ -1040,6 +1120,7 @@ as_engine_finalize(GObject *object)
 	g_clear_object(&self->router);
 	g_strfreev(self->argv);
 	g_strfreev(self->protocols);
+	g_free(self->cert_sha256);
 	G_OBJECT_CLASS(as_engine_parent_class)->finalize(object);
 }
 

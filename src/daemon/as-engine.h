@@ -36,6 +36,9 @@ void as_engine_set_protocols(AsEngine *self, const gchar *const *protocols);
 const gchar *const *as_engine_get_protocols(AsEngine *self);
 void as_engine_set_http_port(AsEngine *self, guint16 port);
 guint16 as_engine_get_http_port(AsEngine *self);
+void as_engine_set_quic(AsEngine *self, guint16 port, const gchar *cert_sha256);
+guint16 as_engine_get_quic_port(AsEngine *self);
+const gchar *as_engine_get_cert_sha256(AsEngine *self);
 guint as_engine_get_active_transfers(AsEngine *self);
 guint64 as_engine_get_received_files(AsEngine *self);
 
@@ -59,6 +62,14 @@ void as_engine_receive_completed(AsEngine *self,
 				 const gchar *saved_rel_path,
 				 const gchar *sha256,
 				 guint64 size);
+gchar *as_engine_receive_commit(AsEngine *self,
+				AsTransfer *transfer,
+				gchar **temp_name,
+				const gchar *rel_path,
+				const gchar *expected_sha256,
+				const gchar *sha256,
+				guint64 size,
+				GError **error);
 void as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason);
 void as_engine_record_failure(AsEngine *self,
 			      const gchar *protocol,

@@ -202,43 +202,6 @@ as_upload_batch_result(AsUploadCtx *ctx, const gchar *name, AsUploadFile *file, 
 	json_array_add_object_element(ctx->results, obj);
 }
 
-/*
- * The file's bytes are in the staging temp: check them against the hash the sender gave,
- * publish the temp under its final name and tell the engine either way. Shared by the
- * libsoup body path and the pump. On success *temp_name is cleared (it no longer exists).
- */
-static gchar *
-as_upload_commit(AsEngine *engine,
-		 AsTransfer *transfer,
-		 gchar **temp_name,
-		 const gchar *rel_path,
-		 const gchar *expected_sha256,
-		 const gchar *sha256,
-		 guint64 size,
-		 GError **error)
-{
-	AsChunkStore *store = as_engine_get_chunk_store(engine);
-	gchar *published;
-
-	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
-		g_set_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH,
-			    "SHA-256 mismatch: expected %s, got %s", expected_sha256, sha256);
-		as_engine_receive_failed(engine, transfer, (*error)->message);
-		return NULL;
-	}
-	as_transfer_set_sha256(transfer, sha256);
-	published = as_publish_file(as_chunk_store_get_staging_fd(store), *temp_name,
-				    as_chunk_store_get_root_fd(store), rel_path,
-				    as_engine_get_config(engine)->overwrite, error);
-	if (published == NULL) {
-		as_engine_receive_failed(engine, transfer, (*error)->message);
-		return NULL;
-	}
-	g_clear_pointer(temp_name, g_free);
-	as_engine_receive_completed(engine, transfer, published, sha256, size);
-	return published;
-}
-
 /* the 0.x replies of a single upload */
 static JsonObject *
 as_upload_reply_json(AsTransfer *transfer,
@@ -286,9 +249,9 @@ as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	if (sha256 == NULL)
 		as_engine_receive_failed(ctx->engine, file->transfer, error->message);
 	else
-		published = as_upload_commit(ctx->engine, file->transfer, &file->temp_name,
-					     file->rel_path, file->expected_sha256, sha256,
-					     file->size, &error);
+		published = as_engine_receive_commit(ctx->engine, file->transfer, &file->temp_name,
+						     file->rel_path, file->expected_sha256, sha256,
+						     file->size, &error);
 	if (published != NULL) {
 		g_free(file->rel_path);
 		file->rel_path = g_strdup(published);
@@ -622,9 +585,9 @@ as_upload_pump_done_cb(AsHttpPump *pump,
 		as_engine_receive_failed(pctx->engine, pctx->transfer, error->message);
 		error_local = g_error_copy(error);
 	} else {
-		published = as_upload_commit(pctx->engine, pctx->transfer, &pctx->temp_name,
-					     pctx->rel_path, pctx->expected_sha256, sha256,
-					     pctx->length, &error_local);
+		published = as_engine_receive_commit(pctx->engine, pctx->transfer, &pctx->temp_name,
+						     pctx->rel_path, pctx->expected_sha256, sha256,
+						     pctx->length, &error_local);
 	}
 	obj = as_upload_reply_json(pctx->transfer, published, pctx->length, pctx->expected_sha256,
 				   sha256, error_local, &status);

@@ -19,6 +19,9 @@
 #if HAVE_MDNS
 #include "as-mdns-publisher.h"
 #endif
+#if HAVE_QUIC
+#include "as-quic-receiver.h"
+#endif
 
 /* one-shot: how long to wait for replies to be written before exiting */
 #define AS_MAIN_ONE_SHOT_DRAIN_MS 5000
@@ -39,6 +42,9 @@ typedef struct {
 	AsConfig *config;
 	AsEngine *engine;
 	AsHttpServer *http; /* NULL with listen=false */
+#if HAVE_QUIC
+	AsQuicReceiver *quic; /* owned, NULL with --http-only */
+#endif
 #if HAVE_MDNS
 	AsMdnsPublisher *mdns; /* owned, NULL when not published */
 #endif
@@ -81,7 +87,9 @@ as_main_log_writer_cb(GLogLevelFlags log_level,
 static GHashTable *
 as_main_mdns_txt(AsDaemon *daemon)
 {
-	return as_mdns_publisher_txt_new(TRUE, daemon->config->auth, 0, NULL);
+	return as_mdns_publisher_txt_new(TRUE, daemon->config->auth,
+					 as_engine_get_quic_port(daemon->engine),
+					 as_engine_get_cert_sha256(daemon->engine));
 }
 
 static void
@@ -332,8 +340,9 @@ as_main_write_ready(AsDaemon *daemon)
 
 	if (daemon->config->ready_fd < 0)
 		return;
-	line = g_strdup_printf("port=%u\n",
-			       daemon->http != NULL ? as_http_server_get_port(daemon->http) : 0);
+	line = g_strdup_printf("port=%u quic_port=%u\n",
+			       daemon->http != NULL ? as_http_server_get_port(daemon->http) : 0,
+			       as_engine_get_quic_port(daemon->engine));
 	len = (gssize)strlen(line);
 	if (write(daemon->config->ready_fd, line, len) != len)
 		g_warning("cannot write to --ready-fd: %s", g_strerror(errno));
@@ -377,6 +386,37 @@ as_main_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer us
 	daemon->exit_code = EXIT_FAILURE;
 	g_main_loop_quit(daemon->loop);
 }
+
+#if HAVE_QUIC
+/* QUIC next to HTTP, on the same bind address, with an identity senders can pin */
+static gboolean
+as_main_start_quic(AsDaemon *daemon, GError **error)
+{
+	AsConfig *config = daemon->config;
+	const gchar *protocols[] = {"http", "quic", NULL};
+	g_autoptr(AsTlsIdentity) identity = NULL;
+	g_autoptr(GError) error_local = NULL;
+
+	identity = as_tls_identity_new_for_options(config->tls_cert, config->tls_key,
+						   config->state_dir, error);
+	if (identity == NULL)
+		return FALSE;
+	daemon->quic = as_quic_receiver_new(daemon->engine, identity);
+	if (!as_quic_receiver_listen(daemon->quic, config->bind, (guint16)config->quic_port,
+				     &error_local)) {
+		g_set_error(error, AS_ERROR, AS_ERROR_FAILED,
+			    "%s (--http-only receives without QUIC)", error_local->message);
+		return FALSE;
+	}
+	as_engine_set_quic(daemon->engine, as_quic_receiver_get_port(daemon->quic),
+			   as_tls_identity_get_fingerprint(identity));
+	as_engine_set_protocols(daemon->engine, protocols);
+	g_message("receiving over QUIC on udp/%u, certificate sha256 %s",
+		  as_quic_receiver_get_port(daemon->quic),
+		  as_tls_identity_get_fingerprint(identity));
+	return TRUE;
+}
+#endif
 
 static gboolean
 as_main_start_dbus(AsDaemon *daemon, GError **error)
@@ -475,6 +515,13 @@ main(int argc, char *argv[])
 		as_engine_set_protocols(engine, no_protocols);
 	}
 
+#if HAVE_QUIC
+	if (http != NULL && config->quic && !as_main_start_quic(&daemon, &error)) {
+		g_printerr("aerosyncd: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
+#endif
+
 	/* sends live in the daemon: unfinished ones of an earlier run go on below */
 	daemon.sender = as_sender_new(engine, 0);
 
@@ -523,6 +570,11 @@ main(int argc, char *argv[])
 	g_clear_handle_id(&daemon.idle_id, g_source_remove);
 	if (http != NULL)
 		as_http_server_stop(http);
+#if HAVE_QUIC
+	if (daemon.quic != NULL)
+		as_quic_receiver_stop(daemon.quic);
+	g_clear_object(&daemon.quic);
+#endif
 	as_chunk_store_remove_own_temps(as_engine_get_chunk_store(engine));
 	if (daemon.bus_owner_id != 0)
 		g_bus_unown_name(daemon.bus_owner_id);
