@@ -600,6 +600,15 @@ as_test_dbus_transfer(void)
 		g_assert_cmpstr(dir, ==, as_test_daemon_get_save_dir(d));
 		g_assert_true(g_variant_lookup(status, "http_port", "q", &port));
 		g_assert_cmpuint(port, ==, as_test_daemon_get_port(d));
+		g_assert_true(g_variant_lookup(status, "quic_port", "q", &port));
+		g_assert_cmpuint(port, ==, as_test_daemon_get_quic_port(d));
+#if HAVE_QUIC
+		{
+			g_autofree gchar *fp = as_test_daemon_dup_cert_sha256(d);
+			g_assert_true(g_variant_lookup(status, "cert_sha256", "&s", &dir));
+			g_assert_cmpstr(dir, ==, fp);
+		}
+#endif
 		g_assert_true(g_variant_lookup(status, "received_files", "t", &received));
 		g_assert_cmpuint(received, ==, 1);
 	}
