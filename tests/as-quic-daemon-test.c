@@ -16,12 +16,14 @@
  * tests do, so "a file uploaded over QUIC is indistinguishable downstream" is what is tested.
  */
 
-#define AS_TEST_FILE_SIZE    (300 * 1024 + 17)
-#define AS_TEST_MANY_FILES   20
-#define AS_TEST_MANY_SIZE    (16 * 1024)
-#define AS_TEST_ABORT_SIZE   (64 * 1024 * 1024)
-#define AS_TEST_SETTLE_MS    5000
-#define AS_TEST_HANDSHAKE_MS 10000
+#define AS_TEST_FILE_SIZE	    (300 * 1024 + 17)
+#define AS_TEST_MANY_FILES	    20
+#define AS_TEST_MANY_SIZE	    (16 * 1024)
+#define AS_TEST_ABORT_SIZE	    (64 * 1024 * 1024)
+#define AS_TEST_FLOOD_PACKETS	    20000
+#define AS_TEST_FLOOD_RSS_SLACK_KIB (16 * 1024)
+#define AS_TEST_SETTLE_MS	    5000
+#define AS_TEST_HANDSHAKE_MS	    10000
 
 typedef struct {
 	gboolean done;
@@ -427,6 +429,55 @@ as_test_quic_identity(void)
 	g_assert_false(json_object_has_member(as_test_reply_object(health), "cert_sha256"));
 }
 
+/* junk on the QUIC port: the daemon keeps serving and does not grow */
+static void
+as_test_quic_flood(void)
+{
+	g_autoptr(AsTestDaemon) d = NULL;
+	g_autoptr(AsQuicClient) client = NULL;
+	g_autoptr(GSocket) sock = NULL;
+	g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(GBytes) bytes = as_test_random_bytes(1000, 5);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(5);
+	guint8 pkt[1200];
+	guint64 rss_before, rss_after;
+	AsTestResult r = {0};
+
+	as_test_watchdog_arm();
+	d = as_test_started(NULL);
+	addr = g_inet_socket_address_new(lo, as_test_daemon_get_quic_port(d));
+	sock = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
+			    &error);
+	g_assert_no_error(error);
+	rss_before = as_test_daemon_get_rss_kib(d);
+	for (guint i = 0; i < AS_TEST_FLOOD_PACKETS; i++) {
+		for (guint j = 0; j < sizeof(pkt); j += 4) {
+			guint32 v = g_rand_int(rand);
+			memcpy(pkt + j, &v, 4);
+		}
+		/* every other one looks like a long-header Initial of QUIC v1 */
+		if (i % 2 == 0) {
+			pkt[0] = 0xc0;
+			pkt[1] = pkt[2] = pkt[3] = 0;
+			pkt[4] = 1;
+			pkt[5] = 8;
+		}
+		g_socket_send_to(sock, addr, (const gchar *)pkt,
+				 i % 3 == 0 ? sizeof(pkt) : 1 + i % sizeof(pkt), NULL, NULL);
+		if (i % 256 == 0)
+			g_usleep(1000);
+	}
+	client = as_test_client(d);
+	as_test_upload(client, "after-flood.bin", bytes, as_test_daemon_get_token(d), NULL, &r);
+	g_assert_no_error(r.error);
+	as_test_result_clear(&r);
+	rss_after = as_test_daemon_get_rss_kib(d);
+	g_assert_true(as_test_daemon_is_running(d));
+	g_assert_cmpuint(rss_after, <, rss_before + AS_TEST_FLOOD_RSS_SLACK_KIB);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -437,5 +488,6 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/quic-daemon/abort", as_test_quic_abort);
 	g_test_add_func("/aerosync/quic-daemon/routing", as_test_quic_routing);
 	g_test_add_func("/aerosync/quic-daemon/identity", as_test_quic_identity);
+	g_test_add_func("/aerosync/quic-daemon/flood", as_test_quic_flood);
 	return g_test_run();
 }
