@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 
 #include "as-error.h"
@@ -429,6 +430,60 @@ as_test_quic_identity(void)
 	g_assert_false(json_object_has_member(as_test_reply_object(health), "cert_sha256"));
 }
 
+typedef struct {
+	AsTestDaemon *d;
+	AsQuicClient *client;
+	GBytes *bytes;
+} AsTestReloadCtx;
+
+static gboolean
+as_test_reload_applied_cb(gpointer user_data)
+{
+	AsTestReloadCtx *ctx = user_data;
+	g_autofree gchar *saved = as_test_saved(ctx->d, "r/big.bin");
+	AsTestResult r = {0};
+	gboolean ok;
+
+	as_test_upload(ctx->client, "big.bin", ctx->bytes, as_test_daemon_get_token(ctx->d), NULL,
+		       &r);
+	ok = r.error == NULL;
+	as_test_result_clear(&r);
+	return ok && g_file_test(saved, G_FILE_TEST_IS_REGULAR);
+}
+
+/* SIGHUP reaches the running QUIC listener: limits and routes apply to the next stream */
+static void
+as_test_quic_reload(void)
+{
+	g_autoptr(AsTestDaemon) d = as_test_daemon_new();
+	g_autoptr(AsQuicClient) client = NULL;
+	g_autoptr(GBytes) bytes = as_test_random_bytes(4000, 6);
+	g_autofree gchar *conf = g_build_filename(as_test_daemon_get_root(d), "d.conf", NULL);
+	g_autofree gchar *arg = g_strdup_printf("--config=%s", conf);
+	g_autoptr(GError) error = NULL;
+	AsTestReloadCtx ctx = {0};
+	AsTestResult r = {0};
+
+	as_test_watchdog_arm();
+	g_assert_true(g_file_set_contents(conf, "[daemon]\nmax-size=1KiB\n", -1, &error));
+	as_test_daemon_add_arg(d, arg);
+	g_assert_true(as_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	client = as_test_client(d);
+	as_test_upload(client, "big.bin", bytes, as_test_daemon_get_token(d), NULL, &r);
+	g_assert_error(r.error, AS_ERROR, AS_ERROR_TOO_LARGE);
+	as_test_result_clear(&r);
+
+	g_assert_true(g_file_set_contents(
+		conf, "[daemon]\nmax-size=1MiB\n[route r]\nextension=bin\ndestination=r\n", -1,
+		&error));
+	as_test_daemon_send_signal(d, SIGHUP);
+	ctx.d = d;
+	ctx.client = client;
+	ctx.bytes = bytes;
+	g_assert_true(as_test_wait_for(as_test_reload_applied_cb, &ctx, AS_TEST_SETTLE_MS));
+}
+
 /* junk on the QUIC port: the daemon keeps serving and does not grow */
 static void
 as_test_quic_flood(void)
@@ -488,6 +543,7 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/quic-daemon/abort", as_test_quic_abort);
 	g_test_add_func("/aerosync/quic-daemon/routing", as_test_quic_routing);
 	g_test_add_func("/aerosync/quic-daemon/identity", as_test_quic_identity);
+	g_test_add_func("/aerosync/quic-daemon/reload", as_test_quic_reload);
 	g_test_add_func("/aerosync/quic-daemon/flood", as_test_quic_flood);
 	return g_test_run();
 }

@@ -1027,6 +1027,12 @@ as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError *
 	as_engine_note_change(restart, "bind", g_strcmp0(cur->bind, next->bind) != 0);
 	as_engine_note_change(restart, "port",
 			      next->port != cur->port && !(cur->port == 0 && next->port == 0));
+	as_engine_note_change(restart, "quic", next->quic != cur->quic);
+	as_engine_note_change(restart, "quic-port",
+			      next->quic_port != cur->quic_port &&
+				      !(cur->quic_port == 0 && next->quic_port == 0));
+	as_engine_note_change(restart, "tls-cert", g_strcmp0(cur->tls_cert, next->tls_cert) != 0);
+	as_engine_note_change(restart, "tls-key", g_strcmp0(cur->tls_key, next->tls_key) != 0);
 	as_engine_note_change(restart, "save-to", g_strcmp0(cur->save_to, next->save_to) != 0);
 	as_engine_note_change(restart, "token-backend",
 			      g_strcmp0(cur->token_backend, next->token_backend) != 0);
