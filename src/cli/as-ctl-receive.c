@@ -19,7 +19,7 @@
 /* the daemon to start: this variable, then next to aerosyncctl, then $PATH */
 #define AS_CTL_RECEIVE_ENV_DAEMON "AEROSYNCD_PATH"
 #define AS_CTL_RECEIVE_DAEMON	  "aerosyncd"
-/* the fd aerosyncd writes "port=N" to once it listens (--ready-fd) */
+/* the fd aerosyncd writes "port=H quic_port=Q" to once it listens (--ready-fd) */
 #define AS_CTL_RECEIVE_READY_FD 3
 /* bounds for a started aerosyncd to come up, and to go away again */
 #define AS_CTL_RECEIVE_START_TIMEOUT_MS 10000
@@ -248,9 +248,12 @@ as_ctl_receive_ready_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	rcv->n_pending--;
 	line = g_data_input_stream_read_line_finish_utf8(stream, res, NULL, NULL);
-	if (line != NULL && g_str_has_prefix(line, "port=") &&
-	    g_ascii_string_to_unsigned(line + strlen("port="), 10, 0, G_MAXUINT16, &port, NULL))
-		rcv->ready_port = (gint)port;
+	/* "port=H quic_port=Q": the HTTP port is the first field */
+	if (line != NULL && g_str_has_prefix(line, "port=")) {
+		g_auto(GStrv) fields = g_strsplit(line + strlen("port="), " ", 2);
+		if (g_ascii_string_to_unsigned(fields[0], 10, 0, G_MAXUINT16, &port, NULL))
+			rcv->ready_port = (gint)port;
+	}
 	g_object_unref(stream);
 	g_main_loop_quit(rcv->loop);
 }
