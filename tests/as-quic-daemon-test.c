@@ -3,9 +3,13 @@
 
 #include "config.h"
 
+#include <fcntl.h>
+#include <gio/gunixinputstream.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "as-error.h"
 #include "as-quic-client.h"
@@ -17,10 +21,12 @@
  * tests do, so "a file uploaded over QUIC is indistinguishable downstream" is what is tested.
  */
 
-#define AS_TEST_FILE_SIZE	    (300 * 1024 + 17)
-#define AS_TEST_MANY_FILES	    20
-#define AS_TEST_MANY_SIZE	    (16 * 1024)
-#define AS_TEST_ABORT_SIZE	    (64 * 1024 * 1024)
+#define AS_TEST_FILE_SIZE  (300 * 1024 + 17)
+#define AS_TEST_MANY_FILES 20
+#define AS_TEST_MANY_SIZE  (16 * 1024)
+#define AS_TEST_ABORT_SIZE (64 * 1024 * 1024)
+/* what the pipe holds: one read block of the client, and the most an unprivileged pipe takes */
+#define AS_TEST_ABORT_PART	    AS_QUIC_CLIENT_READ_SIZE
 #define AS_TEST_FLOOD_PACKETS	    20000
 #define AS_TEST_FLOOD_RSS_SLACK_KIB (16 * 1024)
 #define AS_TEST_SETTLE_MS	    5000
@@ -304,33 +310,52 @@ as_test_quic_many(void)
 	}
 }
 
-/* a sender that gives up mid-file: the transfer fails, its staging goes, nothing is published */
+static gboolean
+as_test_staging_busy_cb(gpointer user_data)
+{
+	return as_test_count_staging_temps(user_data) > 0;
+}
+
+/* a sender that gives up mid-file: the transfer fails, its staging goes, nothing is published.
+ * The body comes from a pipe that holds only part of it, so the upload cannot finish first. */
 static void
 as_test_quic_abort(void)
 {
 	g_autoptr(AsTestDaemon) d = NULL;
 	g_autoptr(AsQuicClient) client = NULL;
 	g_autoptr(GCancellable) cancellable = g_cancellable_new();
-	g_autoptr(GBytes) bytes = as_test_random_bytes(AS_TEST_ABORT_SIZE, 3);
+	g_autoptr(GBytes) part = as_test_random_bytes(AS_TEST_ABORT_PART, 3);
+	g_autoptr(GInputStream) stream = NULL;
 	g_autofree gchar *saved = NULL;
 	g_autoptr(JsonObject) entry = NULL;
+	g_autoptr(GError) error = NULL;
 	AsTestResult r = {0};
-	gint64 deadline;
+	gint fds[2];
 
 	as_test_watchdog_arm();
 	d = as_test_started(NULL);
 	client = as_test_client(d);
-	as_test_upload_async(client, "aborted.bin", bytes, as_test_daemon_get_token(d), NULL,
-			     cancellable, &r);
-	/* let some of it arrive */
-	deadline = g_get_monotonic_time() + 200 * G_TIME_SPAN_MILLISECOND;
-	while (g_get_monotonic_time() < deadline && !r.done)
+	g_assert_true(g_unix_open_pipe(fds, FD_CLOEXEC, &error));
+	g_assert_no_error(error);
+	/* the client reads its body in blocks of AS_QUIC_CLIENT_READ_SIZE: the pipe must hold one
+	 */
+	g_assert_cmpint(fcntl(fds[1], F_SETPIPE_SZ, AS_TEST_ABORT_PART), >=, AS_TEST_ABORT_PART);
+	g_assert_true(g_unix_set_fd_nonblocking(fds[1], TRUE, &error));
+	g_assert_cmpint(write(fds[1], g_bytes_get_data(part, NULL), AS_TEST_ABORT_PART), ==,
+			AS_TEST_ABORT_PART);
+	stream = g_unix_input_stream_new(fds[0], TRUE);
+	as_quic_client_upload_async(client, "aborted.bin", stream, AS_TEST_ABORT_SIZE,
+				    as_test_daemon_get_token(d), NULL, cancellable,
+				    as_test_upload_cb, &r);
+	/* the receiver has begun staging it */
+	while (!as_test_staging_busy_cb(d))
 		g_main_context_iteration(NULL, FALSE);
 	g_assert_false(r.done);
 	g_cancellable_cancel(cancellable);
 	as_test_wait(&r.done);
 	g_assert_error(r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 	as_test_result_clear(&r);
+	close(fds[1]);
 
 	g_assert_true(as_test_wait_for(as_test_staging_empty_cb, d, AS_TEST_SETTLE_MS));
 	saved = as_test_saved(d, "aborted.bin");
