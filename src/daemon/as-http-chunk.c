@@ -508,8 +508,9 @@ as_http_chunk_status(AsEngine *engine, SoupServerMessage *msg)
 		as_http_reply_gerror(msg, error);
 		return;
 	}
-	task = as_chunk_store_lookup_task(store, task_id, &error);
-	if (task == NULL) {
+	/* the tombstone first: a task that just completed may still be held in memory by the
+	 * stream or request that completed it, and must not be reported as unfinished */
+	{
 		g_autofree gchar *rel = NULL;
 		g_autofree gchar *sha256 = NULL;
 		guint64 size = 0;
@@ -522,6 +523,9 @@ as_http_chunk_status(AsEngine *engine, SoupServerMessage *msg)
 			as_http_reply_json(msg, SOUP_STATUS_OK, obj);
 			return;
 		}
+	}
+	task = as_chunk_store_lookup_task(store, task_id, &error);
+	if (task == NULL) {
 		as_http_reply_gerror(msg, error);
 		return;
 	}
