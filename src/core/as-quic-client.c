@@ -14,6 +14,7 @@
 #include "as-quic-client.h"
 #include "as-quic-conn.h"
 #include "as-quic-framing.h"
+#include "as-quic-v2.h"
 #include "as-sha256.h"
 
 /* what the client receives is only replies: small windows */
@@ -45,6 +46,25 @@ struct _AsQuicClientUpload {
 	GByteArray *reply;	/* owned */
 	GSource *cancel_source; /* owned */
 	GList pending_link;	/* in AsQuicClient.pending while pending_link.data != NULL */
+	gboolean raw_bytes;	/* a request whose reply is returned as GBytes */
+	/* aerosync/2 */
+	gboolean v2;
+	GBytes *v2_file_frame; /* owned, until the stream opens */
+	gchar *task_id;
+	guint64 chunk_size;
+	guint32 total_chunks;
+	GBytes *have;	    /* owned: the receiver's HAVE bitmap, NULL until it came */
+	guint32 next_chunk; /* the next index to consider sending */
+	gboolean in_chunk;  /* a chunk's frame is out, its data and digest are being read */
+	guint32 cur_index;
+	guint64 cur_offset;
+	guint64 cur_len;
+	guint64 cur_pos;
+	AsSha256 *chunk_sha; /* owned; fed by the read thread, one read at a time */
+	gboolean sent_all;
+	guint32 chunks_sent;
+	guint32 chunks_skipped;
+	guint32 chunks_acked;
 };
 
 struct _AsQuicClientConn {
@@ -60,13 +80,24 @@ struct _AsQuicClientConn {
 	gchar *fingerprint;
 	gchar *remote;
 	GError *verify_error;
+	/* aerosync/2 */
+	gboolean v2;		    /* ALPN aerosync/2 was negotiated */
+	gboolean welcomed;	    /* the receiver accepted our HELLO */
+	AsQuicSendStream ctrl_send; /* the control stream, id -1 until opened */
+	GByteArray *ctrl_rx;	    /* owned: a partial frame from the control stream */
+	GError *v2_error;	    /* the connection must close for this */
 };
 
 typedef struct {
 	GTask *task;
-	gchar *reply; /* upload result, or NULL for a connect */
+	gpointer reply; /* upload result, or NULL for a connect */
+	GDestroyNotify reply_free;
 	GError *error;
+	AsQuicV2Msg *event; /* instead of a task: an aerosync/2 EVENT to emit */
 } AsQuicClientCompletion;
+
+enum { SIGNAL_V2_EVENT, SIGNAL_LAST };
+static guint as_quic_client_signals[SIGNAL_LAST] = {0};
 
 struct _AsQuicClient {
 	GObject parent_instance;
@@ -80,6 +111,7 @@ struct _AsQuicClient {
 	guint handshake_timeout_ms;
 	guint idle_timeout_ms;
 	AsQuicCcAlgo cc_algo;
+	gchar *token;				/* aerosync/2 HELLO */
 	gnutls_certificate_credentials_t creds; /* owned, made at the first connect */
 	AsQuicClientConn *conn;			/* owned */
 	gboolean connecting;
@@ -112,10 +144,20 @@ as_quic_client_completion_cb(gpointer user_data)
 
 	g_clear_pointer(&self->completion_source, g_source_unref);
 	while ((c = g_queue_pop_head(&self->completions)) != NULL) {
+		if (c->event != NULL) {
+			g_signal_emit(self, as_quic_client_signals[SIGNAL_V2_EVENT], 0,
+				      as_quic_v2_event_kind_to_string(c->event->kind),
+				      c->event->task_id, c->event->bytes_done, c->event->size,
+				      c->event->text);
+			as_quic_v2_msg_clear(c->event);
+			g_free(c->event);
+			g_free(c);
+			continue;
+		}
 		if (c->error != NULL)
 			g_task_return_error(c->task, c->error);
 		else if (c->reply != NULL)
-			g_task_return_pointer(c->task, c->reply, g_free);
+			g_task_return_pointer(c->task, c->reply, c->reply_free);
 		else
 			g_task_return_boolean(c->task, TRUE);
 		g_object_unref(c->task);
@@ -124,15 +166,9 @@ as_quic_client_completion_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* takes @task, @reply and @error */
 static void
-as_quic_client_complete(AsQuicClient *self, GTask *task, gchar *reply, GError *error)
+as_quic_client_queue_completion(AsQuicClient *self, AsQuicClientCompletion *c)
 {
-	AsQuicClientCompletion *c = g_new0(AsQuicClientCompletion, 1);
-
-	c->task = task;
-	c->reply = reply;
-	c->error = error;
 	g_queue_push_tail(&self->completions, c);
 	if (self->completion_source == NULL) {
 		self->completion_source = g_idle_source_new();
@@ -141,6 +177,27 @@ as_quic_client_complete(AsQuicClient *self, GTask *task, gchar *reply, GError *e
 				      NULL);
 		g_source_attach(self->completion_source, self->context);
 	}
+}
+
+/* takes @task, @reply and @error */
+static void
+as_quic_client_complete_full(
+	AsQuicClient *self, GTask *task, gpointer reply, GDestroyNotify reply_free, GError *error)
+{
+	AsQuicClientCompletion *c = g_new0(AsQuicClientCompletion, 1);
+
+	c->task = task;
+	c->reply = reply;
+	c->reply_free = reply_free;
+	c->error = error;
+	as_quic_client_queue_completion(self, c);
+}
+
+/* takes @task, @reply and @error */
+static void
+as_quic_client_complete(AsQuicClient *self, GTask *task, gchar *reply, GError *error)
+{
+	as_quic_client_complete_full(self, task, reply, g_free, error);
 }
 
 /* ---- uploads ---- */
@@ -171,18 +228,29 @@ as_quic_client_upload_unref(AsQuicClientUpload *u)
 	g_free(u->header);
 	if (u->request != NULL)
 		g_bytes_unref(u->request);
+	if (u->v2_file_frame != NULL)
+		g_bytes_unref(u->v2_file_frame);
+	if (u->have != NULL)
+		g_bytes_unref(u->have);
+	if (u->chunk_sha != NULL)
+		as_sha256_free(u->chunk_sha);
+	g_free(u->task_id);
 	g_free(u->name);
 	g_free(u);
 }
 
 /* completes the upload's task once; takes @reply and @error */
 static void
-as_quic_client_upload_complete(AsQuicClientUpload *u, gchar *reply, GError *error)
+as_quic_client_upload_complete_full(AsQuicClientUpload *u,
+				    gpointer reply,
+				    GDestroyNotify reply_free,
+				    GError *error)
 {
 	AsQuicClient *self = u->client;
 
 	if (u->task == NULL) {
-		g_free(reply);
+		if (reply != NULL)
+			reply_free(reply);
 		if (error != NULL)
 			g_error_free(error);
 		return;
@@ -195,7 +263,13 @@ as_quic_client_upload_complete(AsQuicClientUpload *u, gchar *reply, GError *erro
 		g_source_destroy(u->cancel_source);
 		g_clear_pointer(&u->cancel_source, g_source_unref);
 	}
-	as_quic_client_complete(self, g_steal_pointer(&u->task), reply, error);
+	as_quic_client_complete_full(self, g_steal_pointer(&u->task), reply, reply_free, error);
+}
+
+static void
+as_quic_client_upload_complete(AsQuicClientUpload *u, gchar *reply, GError *error)
+{
+	as_quic_client_upload_complete_full(u, reply, g_free, error);
 }
 
 /* drops what is buffered for sending: nothing more will go out */
@@ -229,6 +303,7 @@ typedef struct {
 	guint64 offset;
 	gsize len;
 	guint8 *buf;
+	AsSha256 *sha; /* unowned: aerosync/2 hashes the chunk here, off the main thread */
 } AsQuicClientRead;
 
 static void
@@ -261,7 +336,245 @@ as_quic_client_read_thread(GTask *task,
 			break;
 		done += (gsize)n;
 	}
+	if (r->sha != NULL)
+		as_sha256_update(r->sha, r->buf, done);
 	g_task_return_int(task, (gssize)done);
+}
+
+/* ---- aerosync/2 sending ---- */
+
+static void
+as_quic_client_v2_append_frame(AsQuicClientConn *cc, AsQuicSendStream *send, GByteArray *frame)
+{
+	gsize len = frame->len;
+	cc->buffered += len;
+	as_quic_conn_append(&cc->base, send, g_byte_array_free(frame, FALSE), len);
+}
+
+/* the chunk's data is out: its digest follows */
+static void
+as_quic_client_v2_end_chunk(AsQuicClientConn *cc, AsQuicClientUpload *u)
+{
+	g_autofree gchar *hex = as_sha256_finish_hex(u->chunk_sha);
+	guint8 *digest = g_malloc(AS_QUIC_V2_DIGEST_SIZE);
+
+	for (guint i = 0; i < AS_QUIC_V2_DIGEST_SIZE; i++)
+		digest[i] = (guint8)((g_ascii_xdigit_value(hex[2 * i]) << 4) |
+				     g_ascii_xdigit_value(hex[2 * i + 1]));
+	g_clear_pointer(&u->chunk_sha, as_sha256_free);
+	cc->buffered += AS_QUIC_V2_DIGEST_SIZE;
+	as_quic_conn_append(&cc->base, &u->send, digest, AS_QUIC_V2_DIGEST_SIZE);
+	u->in_chunk = FALSE;
+	u->chunks_sent++;
+}
+
+/* starts the next chunk the receiver lacks; FALSE when there is no data to read for it */
+static gboolean
+as_quic_client_v2_next_chunk(AsQuicClientConn *cc, AsQuicClientUpload *u)
+{
+	AsQuicV2Msg msg = {.type = AS_QUIC_V2_MSG_CHUNK};
+
+	while (u->next_chunk < u->total_chunks && as_quic_v2_bitmap_get(u->have, u->next_chunk))
+		u->next_chunk++;
+	if (u->next_chunk >= u->total_chunks) {
+		u->sent_all = TRUE;
+		as_quic_conn_finish_stream(&cc->base, &u->send);
+		return FALSE;
+	}
+	u->cur_index = u->next_chunk++;
+	(void)as_quic_v2_chunk_range(u->size, u->chunk_size, u->cur_index, &u->cur_offset,
+				     &u->cur_len);
+	u->cur_pos = 0;
+	u->in_chunk = TRUE;
+	if (u->chunk_sha != NULL)
+		as_sha256_free(u->chunk_sha);
+	u->chunk_sha = as_sha256_new();
+	msg.index = u->cur_index;
+	msg.offset = u->cur_offset;
+	msg.length = u->cur_len;
+	as_quic_client_v2_append_frame(cc, &u->send, as_quic_v2_encode(&msg, NULL));
+	if (u->cur_len == 0) {
+		/* an empty file is one empty chunk */
+		as_quic_client_v2_end_chunk(cc, u);
+		cc->need_fill = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+as_quic_client_v2_upload_result_free_cb(gpointer data)
+{
+	as_quic_v2_upload_result_free(data);
+}
+
+static void
+as_quic_client_v2_on_frame(AsQuicClientConn *cc, AsQuicClientUpload *u, AsQuicV2Msg *msg)
+{
+	switch (msg->type) {
+	case AS_QUIC_V2_MSG_HAVE:
+		if (u->have != NULL || msg->total_chunks != u->total_chunks) {
+			as_quic_client_upload_abandon(
+				u, g_error_new(AS_ERROR, AS_ERROR_FAILED,
+					       "receiver sent a bad HAVE for %s", u->name));
+			return;
+		}
+		u->have = g_bytes_ref(msg->bitmap);
+		for (guint32 i = 0; i < u->total_chunks; i++) {
+			if (as_quic_v2_bitmap_get(u->have, i))
+				u->chunks_skipped++;
+		}
+		cc->need_fill = TRUE;
+		as_quic_conn_schedule(&cc->base);
+		return;
+	case AS_QUIC_V2_MSG_CHUNK_OK:
+		u->chunks_acked++;
+		return;
+	case AS_QUIC_V2_MSG_DONE: {
+		AsQuicV2UploadResult *result = g_new0(AsQuicV2UploadResult, 1);
+		result->saved_as = g_strdup(msg->path);
+		result->sha256 = g_strdup(msg->sha256);
+		result->size = msg->size;
+		result->total_chunks = u->total_chunks;
+		result->chunks_sent = u->chunks_sent;
+		result->chunks_skipped = u->chunks_skipped;
+		as_quic_client_upload_complete_full(u, result,
+						    as_quic_client_v2_upload_result_free_cb, NULL);
+		/* already complete at the receiver: it stopped reading */
+		if (!u->sent_all)
+			as_quic_client_upload_drop_buffers(u);
+		return;
+	}
+	case AS_QUIC_V2_MSG_ERROR: {
+		GError *error = as_quic_v2_msg_to_error(msg);
+		g_prefix_error(&error, "receiver refused %s: ", u->name);
+		as_quic_client_upload_complete(u, NULL, error);
+		as_quic_client_upload_drop_buffers(u);
+		return;
+	}
+	default:
+		as_quic_client_upload_abandon(u, g_error_new(AS_ERROR, AS_ERROR_FAILED,
+							     "unexpected frame 0x%02x for %s",
+							     msg->type, u->name));
+		return;
+	}
+}
+
+static void
+as_quic_client_v2_on_reply(
+	AsQuicClientConn *cc, AsQuicClientUpload *u, const guint8 *data, gsize len, gboolean fin)
+{
+	g_byte_array_append(u->reply, data, (guint)len);
+	while (u->task != NULL) {
+		AsQuicV2Msg msg = {0};
+		gsize frame_len = 0;
+		GError *error = NULL;
+		AsQuicFramingResult rc =
+			as_quic_v2_decode(u->reply->data, u->reply->len,
+					  AS_QUIC_V2_MAX_SERVER_PAYLOAD, &msg, &frame_len, &error);
+
+		if (rc == AS_QUIC_FRAMING_RESULT_NEED_MORE)
+			break;
+		if (rc == AS_QUIC_FRAMING_RESULT_ERROR) {
+			g_prefix_error(&error, "bad reply from the receiver for %s: ", u->name);
+			as_quic_client_upload_abandon(u, error);
+			return;
+		}
+		g_byte_array_remove_range(u->reply, 0, (guint)frame_len);
+		as_quic_client_v2_on_frame(cc, u, &msg);
+		as_quic_v2_msg_clear(&msg);
+	}
+	if (fin && u->task != NULL) {
+		as_quic_client_upload_complete(
+			u, NULL,
+			g_error_new(G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+				    "receiver ended the stream of %s without a reply", u->name));
+		as_quic_client_upload_drop_buffers(u);
+	}
+}
+
+static void
+as_quic_client_v2_on_control(AsQuicClientConn *cc, const guint8 *data, gsize len)
+{
+	AsQuicClient *self = cc->client;
+
+	if (cc->v2_error != NULL)
+		return;
+	g_byte_array_append(cc->ctrl_rx, data, (guint)len);
+	for (;;) {
+		AsQuicV2Msg msg = {0};
+		gsize frame_len = 0;
+		GError *error = NULL;
+		AsQuicFramingResult rc =
+			as_quic_v2_decode(cc->ctrl_rx->data, cc->ctrl_rx->len,
+					  AS_QUIC_V2_MAX_SERVER_PAYLOAD, &msg, &frame_len, &error);
+
+		if (rc == AS_QUIC_FRAMING_RESULT_NEED_MORE)
+			return;
+		if (rc == AS_QUIC_FRAMING_RESULT_ERROR) {
+			g_prefix_error_literal(&error, "bad control frame from the receiver: ");
+			cc->v2_error = error;
+			as_quic_conn_schedule(&cc->base);
+			return;
+		}
+		g_byte_array_remove_range(cc->ctrl_rx, 0, (guint)frame_len);
+		switch (msg.type) {
+		case AS_QUIC_V2_MSG_WELCOME:
+			cc->welcomed = TRUE;
+			as_quic_conn_schedule(&cc->base);
+			break;
+		case AS_QUIC_V2_MSG_ERROR:
+			cc->v2_error = as_quic_v2_msg_to_error(&msg);
+			as_quic_conn_schedule(&cc->base);
+			as_quic_v2_msg_clear(&msg);
+			return;
+		case AS_QUIC_V2_MSG_EVENT: {
+			AsQuicClientCompletion *c = g_new0(AsQuicClientCompletion, 1);
+			c->event = g_new0(AsQuicV2Msg, 1);
+			*c->event = msg;
+			memset(&msg, 0, sizeof(msg));
+			as_quic_client_queue_completion(self, c);
+			break;
+		}
+		default:
+			/* nothing else is meant for the control stream: ignore it */
+			break;
+		}
+		as_quic_v2_msg_clear(&msg);
+	}
+}
+
+static void
+as_quic_client_v2_open_control(AsQuicClientConn *cc)
+{
+	AsQuicClient *self = cc->client;
+	AsQuicV2Msg hello = {.type = AS_QUIC_V2_MSG_HELLO};
+	GError *error = NULL;
+	GByteArray *frame;
+	int64_t sid = -1;
+	int rv;
+
+	if (cc->ctrl_send.id >= 0)
+		return;
+	rv = ngtcp2_conn_open_bidi_stream(cc->base.conn, &sid, NULL);
+	if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+		return;
+	if (rv != 0) {
+		cc->v2_error =
+			g_error_new(G_IO_ERROR, G_IO_ERROR_FAILED,
+				    "cannot open the control stream: %s", ngtcp2_strerror(rv));
+		as_quic_conn_schedule(&cc->base);
+		return;
+	}
+	cc->ctrl_send.id = sid;
+	hello.token = self->token;
+	frame = as_quic_v2_encode(&hello, &error);
+	if (frame == NULL) {
+		cc->v2_error = error;
+		as_quic_conn_schedule(&cc->base);
+		return;
+	}
+	as_quic_client_v2_append_frame(cc, &cc->ctrl_send, frame);
 }
 
 static void
@@ -285,19 +598,25 @@ as_quic_client_upload_read_done(
 		return;
 	}
 	if ((gsize)n < expected) {
+		guint64 pos = u->v2 ? u->cur_offset + u->cur_pos : u->read_pos;
 		g_free(buf);
 		as_quic_client_upload_abandon(u, g_error_new(AS_ERROR, AS_ERROR_INCOMPLETE,
 							     "%s ended after %" G_GUINT64_FORMAT
 							     " of %" G_GUINT64_FORMAT " bytes",
-							     u->name, u->read_pos + (guint64)n,
-							     u->size));
+							     u->name, pos + (guint64)n, u->size));
 		return;
 	}
-	u->read_pos += (guint64)n;
 	cc->buffered += (guint64)n;
 	as_quic_conn_append(&cc->base, &u->send, buf, (gsize)n);
-	if (u->read_pos == u->size)
-		as_quic_conn_finish_stream(&cc->base, &u->send);
+	if (u->v2) {
+		u->cur_pos += (guint64)n;
+		if (u->cur_pos == u->cur_len)
+			as_quic_client_v2_end_chunk(cc, u);
+	} else {
+		u->read_pos += (guint64)n;
+		if (u->read_pos == u->size)
+			as_quic_conn_finish_stream(&cc->base, &u->send);
+	}
 	cc->need_fill = TRUE;
 	as_quic_conn_schedule(&cc->base);
 }
@@ -351,9 +670,10 @@ as_quic_client_upload_start_read(AsQuicClientUpload *u, gsize len)
 						   as_quic_client_upload_ref(u));
 		AsQuicClientRead *r = g_new0(AsQuicClientRead, 1);
 		r->fd = u->fd;
-		r->offset = u->fd_offset + u->read_pos;
+		r->offset = u->fd_offset + (u->v2 ? u->cur_offset + u->cur_pos : u->read_pos);
 		r->len = len;
 		r->buf = g_malloc(len);
+		r->sha = u->v2 ? u->chunk_sha : NULL;
 		g_task_set_task_data(task, r, (GDestroyNotify)as_quic_client_read_free);
 		g_task_run_in_thread(task, as_quic_client_read_thread);
 	}
@@ -373,6 +693,21 @@ as_quic_client_conn_fill(AsQuicClientConn *cc)
 		guint64 buffered;
 		gsize len;
 
+		if (u->v2) {
+			if (u->task == NULL || u->reading || u->send.shut || u->have == NULL ||
+			    u->sent_all)
+				continue;
+			if (cc->buffered >= AS_QUIC_CLIENT_CONN_BUFFER_MAX)
+				return;
+			if (as_quic_send_stream_get_buffered(&u->send) >=
+			    AS_QUIC_CLIENT_STREAM_BUFFER_MAX)
+				continue;
+			if (!u->in_chunk && !as_quic_client_v2_next_chunk(cc, u))
+				continue;
+			as_quic_client_upload_start_read(
+				u, (gsize)MIN(u->cur_len - u->cur_pos, AS_QUIC_CLIENT_READ_SIZE));
+			continue;
+		}
 		if (u->task == NULL || u->reading || u->send.shut || u->read_pos >= u->size)
 			continue;
 		if (cc->buffered >= AS_QUIC_CLIENT_CONN_BUFFER_MAX)
@@ -425,13 +760,19 @@ as_quic_client_conn_open_streams(AsQuicClientConn *cc)
 			gconstpointer data = g_bytes_get_data(u->request, &len);
 			cc->buffered += len;
 			as_quic_conn_append(&cc->base, &u->send, g_memdup2(data, len), len);
+		} else if (u->v2) {
+			gsize len = 0;
+			gconstpointer data = g_bytes_get_data(u->v2_file_frame, &len);
+			cc->buffered += len;
+			as_quic_conn_append(&cc->base, &u->send, g_memdup2(data, len), len);
+			g_clear_pointer(&u->v2_file_frame, g_bytes_unref);
 		} else {
 			header_len = strlen(u->header);
 			cc->buffered += header_len;
 			as_quic_conn_append(&cc->base, &u->send,
 					    (guint8 *)g_steal_pointer(&u->header), header_len);
 		}
-		if (u->size == 0)
+		if (u->size == 0 && !u->v2)
 			as_quic_conn_finish_stream(&cc->base, &u->send);
 		cc->need_fill = TRUE;
 	}
@@ -449,19 +790,32 @@ as_quic_client_recv_stream_data_cb(ngtcp2_conn *conn,
 				   void *user_data,
 				   void *stream_user_data)
 {
+	AsQuicClientConn *cc = user_data;
 	AsQuicClientUpload *u = stream_user_data;
+	gboolean fin = (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0;
 
 	(void)ngtcp2_conn_extend_max_stream_offset(conn, stream_id, datalen);
 	ngtcp2_conn_extend_max_offset(conn, datalen);
+	if (cc->v2 && stream_id == cc->ctrl_send.id) {
+		as_quic_client_v2_on_control(cc, data, datalen);
+		return 0;
+	}
 	if (u == NULL || u->task == NULL)
 		return 0;
+	if (u->v2) {
+		as_quic_client_v2_on_reply(cc, u, data, datalen, fin);
+		return 0;
+	}
 	if (u->reply->len + datalen > AS_QUIC_REPLY_MAX_SIZE) {
 		as_quic_client_upload_abandon(
 			u, g_error_new(AS_ERROR, AS_ERROR_FAILED, "reply from receiver too long"));
 		return 0;
 	}
 	g_byte_array_append(u->reply, data, (guint)datalen);
-	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && u->request != NULL) {
+	if (fin && u->request != NULL && u->raw_bytes) {
+		as_quic_client_upload_complete_full(u, g_bytes_new(u->reply->data, u->reply->len),
+						    (GDestroyNotify)g_bytes_unref, NULL);
+	} else if (fin && u->request != NULL) {
 		as_quic_client_upload_complete(
 			u, g_strndup((const gchar *)u->reply->data, u->reply->len), NULL);
 	} else if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
@@ -493,6 +847,11 @@ as_quic_client_acked_stream_data_offset_cb(ngtcp2_conn *conn,
 	AsQuicClientUpload *u = stream_user_data;
 	guint64 released;
 
+	if (cc->v2 && stream_id == cc->ctrl_send.id) {
+		released = as_quic_send_stream_ack(&cc->ctrl_send, offset, datalen);
+		cc->buffered -= MIN(cc->buffered, released);
+		return 0;
+	}
 	if (u == NULL)
 		return 0;
 	released = as_quic_send_stream_ack(&u->send, offset, datalen);
@@ -514,6 +873,16 @@ as_quic_client_stream_close_cb(ngtcp2_conn *conn,
 	AsQuicClientConn *cc = user_data;
 	AsQuicClientUpload *u = stream_user_data;
 
+	if (cc->v2 && stream_id == cc->ctrl_send.id) {
+		as_quic_conn_unqueue_stream(&cc->base, &cc->ctrl_send);
+		cc->ctrl_send.shut = TRUE;
+		if (!cc->welcomed && cc->v2_error == NULL) {
+			cc->v2_error = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+							   "receiver closed the control stream");
+			as_quic_conn_schedule(&cc->base);
+		}
+		return 0;
+	}
 	if (u == NULL)
 		return 0;
 	if (u->task != NULL) {
@@ -555,6 +924,11 @@ as_quic_client_extend_max_stream_data_cb(ngtcp2_conn *conn,
 	AsQuicClientConn *cc = user_data;
 	AsQuicClientUpload *u = stream_user_data;
 
+	if (cc->v2 && stream_id == cc->ctrl_send.id && cc->ctrl_send.blocked) {
+		cc->ctrl_send.blocked = FALSE;
+		as_quic_conn_queue_stream(&cc->base, &cc->ctrl_send);
+		return 0;
+	}
 	if (u != NULL && u->send.blocked) {
 		u->send.blocked = FALSE;
 		as_quic_conn_queue_stream(&cc->base, &u->send);
@@ -576,7 +950,10 @@ static int
 as_quic_client_handshake_completed_cb(ngtcp2_conn *conn, void *user_data)
 {
 	AsQuicClientConn *cc = user_data;
+	g_autofree gchar *alpn = as_quic_conn_get_alpn(&cc->base);
+
 	cc->handshake_done = TRUE;
+	cc->v2 = g_strcmp0(alpn, AS_QUIC_ALPN_V2) == 0;
 	as_quic_conn_schedule(&cc->base);
 	return 0;
 }
@@ -704,6 +1081,10 @@ as_quic_client_conn_free(AsQuicClientConn *cc, const GError *error)
 		u->conn = NULL;
 	}
 	g_hash_table_remove_all(cc->uploads);
+	as_quic_conn_unqueue_stream(&cc->base, &cc->ctrl_send);
+	as_quic_send_stream_clear(&cc->ctrl_send);
+	g_byte_array_unref(cc->ctrl_rx);
+	g_clear_error(&cc->v2_error);
 	as_quic_conn_clear(&cc->base);
 	as_quic_socket_free(cc->sock);
 	g_hash_table_unref(cc->uploads);
@@ -859,8 +1240,24 @@ as_quic_client_conn_prepare_write(AsQuicConn *conn)
 
 	if (!cc->handshake_done)
 		return;
-	if (!cc->announced)
+	if (cc->v2_error != NULL) {
+		ngtcp2_connection_close_error ccerr;
+		const gchar *reason = "aerosync/2 control stream failed";
+		ngtcp2_connection_close_error_default(&ccerr);
+		ngtcp2_connection_close_error_set_application_error(
+			&ccerr, AS_QUIC_APP_ERROR_REFUSED, (const uint8_t *)reason, strlen(reason));
+		as_quic_conn_set_error(&cc->base, g_steal_pointer(&cc->v2_error));
+		as_quic_conn_close(&cc->base, &ccerr);
+		return;
+	}
+	if (!cc->announced) {
+		/* aerosync/2: connected once the receiver accepted the HELLO */
+		if (cc->v2 && !cc->welcomed) {
+			as_quic_client_v2_open_control(cc);
+			return;
+		}
 		as_quic_client_conn_announce(cc);
+	}
 	as_quic_client_conn_open_streams(cc);
 	if (cc->need_fill)
 		as_quic_client_conn_fill(cc);
@@ -919,8 +1316,11 @@ as_quic_client_conn_new(AsQuicClient *self, GInetSocketAddress *remote, GError *
 	cc->remote = as_quic_sockaddr_to_string((struct sockaddr *)&remote_ss, remote_len);
 	cc->uploads = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
 					    (GDestroyNotify)as_quic_client_upload_unref);
+	as_quic_send_stream_init(&cc->ctrl_send);
+	cc->ctrl_rx = g_byte_array_new();
 	as_quic_conn_init(&cc->base, &as_quic_client_conn_vfuncs, sock, self->context, local,
 			  local_len, (struct sockaddr *)&remote_ss, remote_len);
+	cc->base.no_linger_before_handshake = TRUE;
 
 	dcid.datalen = AS_QUIC_CLIENT_DCID_LEN;
 	as_quic_random(dcid.data, dcid.datalen);
@@ -1370,7 +1770,56 @@ as_quic_client_upload_cancelled_cb(GCancellable *cancellable, gpointer user_data
 	return G_SOURCE_REMOVE;
 }
 
+static AsQuicClientUpload *
+as_quic_client_upload_new(AsQuicClient *self,
+			  GTask *task,
+			  const gchar *name,
+			  GInputStream *stream,
+			  int fd,
+			  guint64 offset,
+			  guint64 size,
+			  GCancellable *cancellable)
+{
+	AsQuicClientUpload *u = g_new0(AsQuicClientUpload, 1);
+
+	u->refcount = 1;
+	u->client = self;
+	u->task = task;
+	as_quic_send_stream_init(&u->send);
+	u->name = g_strdup(name);
+	u->size = size;
+	u->input = stream != NULL ? g_object_ref(stream) : NULL;
+	u->fd = fd;
+	u->fd_offset = offset;
+	u->reply = g_byte_array_new();
+	if (cancellable != NULL) {
+		u->cancel_source = g_cancellable_source_new(cancellable);
+		g_source_set_callback(u->cancel_source,
+				      G_SOURCE_FUNC(as_quic_client_upload_cancelled_cb), u, NULL);
+		g_source_attach(u->cancel_source, self->context);
+	}
+	return u;
+}
+
 static void
+as_quic_client_upload_enqueue(AsQuicClient *self, AsQuicClientUpload *u)
+{
+	u->pending_link.data = u;
+	g_queue_push_tail_link(&self->pending, &u->pending_link);
+	if (self->conn != NULL && self->conn->announced)
+		as_quic_conn_schedule(&self->conn->base);
+	else
+		as_quic_client_ensure_connecting(self);
+}
+
+static gboolean
+as_quic_client_is_v2(AsQuicClient *self)
+{
+	return g_strcmp0(self->alpn, AS_QUIC_ALPN_V2) == 0;
+}
+
+/* (transfer none): the upload, or %NULL if it failed at once */
+static AsQuicClientUpload *
 as_quic_client_upload_start(AsQuicClient *self,
 			    const gchar *name,
 			    GBytes *request,
@@ -1390,39 +1839,25 @@ as_quic_client_upload_start(AsQuicClient *self,
 	AsQuicClientUpload *u;
 
 	g_task_set_source_tag(task, as_quic_client_upload_async);
-	if (request == NULL)
+	if (request == NULL && as_quic_client_is_v2(self)) {
+		g_set_error_literal(&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+				    "0.x uploads need ALPN aerosync/1; use "
+				    "as_quic_client_v2_upload_fd_async() with aerosync/2");
+	} else if (request == NULL) {
 		header = as_quic_framing_format_header(name, size, token, NULL, sha256, &error);
+	}
 	if (request == NULL && header == NULL) {
 		if (fd >= 0)
 			close(fd);
 		g_task_return_error(task, g_steal_pointer(&error));
-		return;
+		return NULL;
 	}
-	u = g_new0(AsQuicClientUpload, 1);
-	u->refcount = 1;
-	u->client = self;
-	u->task = g_steal_pointer(&task);
-	as_quic_send_stream_init(&u->send);
+	u = as_quic_client_upload_new(self, g_steal_pointer(&task), name, stream, fd, offset, size,
+				      cancellable);
 	u->header = g_steal_pointer(&header);
 	u->request = request != NULL ? g_bytes_ref(request) : NULL;
-	u->name = g_strdup(name);
-	u->size = size;
-	u->input = stream != NULL ? g_object_ref(stream) : NULL;
-	u->fd = fd;
-	u->fd_offset = offset;
-	u->reply = g_byte_array_new();
-	if (cancellable != NULL) {
-		u->cancel_source = g_cancellable_source_new(cancellable);
-		g_source_set_callback(u->cancel_source,
-				      G_SOURCE_FUNC(as_quic_client_upload_cancelled_cb), u, NULL);
-		g_source_attach(u->cancel_source, self->context);
-	}
-	u->pending_link.data = u;
-	g_queue_push_tail_link(&self->pending, &u->pending_link);
-	if (self->conn != NULL && self->conn->announced)
-		as_quic_conn_schedule(&self->conn->base);
-	else
-		as_quic_client_ensure_connecting(self);
+	as_quic_client_upload_enqueue(self, u);
+	return u;
 }
 
 /**
@@ -1559,6 +1994,181 @@ as_quic_client_request_finish(AsQuicClient *self, GAsyncResult *res, GError **er
 }
 
 /**
+ * as_quic_client_request_bytes_async:
+ * @self: a #AsQuicClient
+ * @request: every byte of the stream; FIN follows
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the reply
+ * @user_data: for @callback
+ *
+ * As as_quic_client_request_async(), for binary replies (`aerosync/2` frames): the reply is
+ * returned as it came, at most %AS_QUIC_REPLY_MAX_SIZE bytes. With ALPN `aerosync/2` the stream
+ * opens once the connection is authenticated.
+ **/
+void
+as_quic_client_request_bytes_async(AsQuicClient *self,
+				   GBytes *request,
+				   GCancellable *cancellable,
+				   GAsyncReadyCallback callback,
+				   gpointer user_data)
+{
+	AsQuicClientUpload *u;
+
+	g_return_if_fail(AS_IS_QUIC_CLIENT(self));
+	g_return_if_fail(request != NULL);
+
+	u = as_quic_client_upload_start(self, "request", request, NULL, -1, 0, 0, NULL, NULL,
+					cancellable, callback, user_data);
+	if (u != NULL)
+		u->raw_bytes = TRUE;
+}
+
+/**
+ * as_quic_client_request_bytes_finish:
+ *
+ * Returns: (transfer full): the reply bytes (possibly empty), or %NULL on a transport error
+ **/
+GBytes *
+as_quic_client_request_bytes_finish(AsQuicClient *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/**
+ * as_quic_client_set_token:
+ * @token: (nullable): the receiver's auth token
+ *
+ * The token an `aerosync/2` connection authenticates with, once, in its HELLO. Applies to the
+ * next connection.
+ **/
+void
+as_quic_client_set_token(AsQuicClient *self, const gchar *token)
+{
+	g_return_if_fail(AS_IS_QUIC_CLIENT(self));
+	g_return_if_fail(token == NULL || strlen(token) <= AS_QUIC_V2_MAX_TOKEN_LEN);
+	g_free(self->token);
+	self->token = g_strdup(token);
+}
+
+/**
+ * as_quic_v2_upload_result_free:
+ **/
+void
+as_quic_v2_upload_result_free(AsQuicV2UploadResult *result)
+{
+	if (result == NULL)
+		return;
+	g_free(result->saved_as);
+	g_free(result->sha256);
+	g_free(result);
+}
+
+/**
+ * as_quic_client_v2_upload_fd_async:
+ * @self: a #AsQuicClient whose ALPN is %AS_QUIC_ALPN_V2
+ * @path: the relative path the receiver stores the file under (it confines it)
+ * @fd: a readable file descriptor; duplicated, the caller keeps its own
+ * @offset: where the file's data starts in @fd
+ * @size: the file size
+ * @task_id: the resumable task id, `[A-Za-z0-9_-]{1,64}`: the same id resumes the same task,
+ *   over QUIC or over HTTP's `/upload/chunk`
+ * @chunk_size: the chunk size, 0 for %AS_QUIC_V2_DEFAULT_CHUNK_SIZE; a resumed task must keep
+ *   the size it started with
+ * @sha256: (nullable): the whole file's SHA-256, which the receiver verifies before publishing
+ * @cancellable: (nullable): cancels this upload only (its stream is reset; the chunks already
+ *   stored stay, so a later upload with @task_id resumes)
+ * @callback: called with the outcome
+ * @user_data: for @callback
+ *
+ * Uploads a file with `aerosync/2` on a new stream of the shared, authenticated connection.
+ * The receiver answers with the chunks it already holds and only the others are sent, each
+ * with its SHA-256 (computed here while reading, in a worker thread). Any number may run at
+ * once; memory is bounded as for as_quic_client_upload_fd_async().
+ **/
+void
+as_quic_client_v2_upload_fd_async(AsQuicClient *self,
+				  const gchar *path,
+				  int fd,
+				  guint64 offset,
+				  guint64 size,
+				  const gchar *task_id,
+				  guint64 chunk_size,
+				  const gchar *sha256,
+				  GCancellable *cancellable,
+				  GAsyncReadyCallback callback,
+				  gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GByteArray) frame = NULL;
+	GError *error = NULL;
+	AsQuicV2Msg msg = {.type = AS_QUIC_V2_MSG_FILE};
+	AsQuicClientUpload *u;
+	guint32 total_chunks = 0;
+	int dup_fd;
+
+	g_return_if_fail(AS_IS_QUIC_CLIENT(self));
+	g_return_if_fail(path != NULL);
+	g_return_if_fail(fd >= 0);
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, as_quic_client_v2_upload_fd_async);
+	if (!as_quic_client_is_v2(self)) {
+		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+					"aerosync/2 uploads need as_quic_client_set_alpn(%s)",
+					AS_QUIC_ALPN_V2);
+		return;
+	}
+	if (chunk_size == 0)
+		chunk_size = AS_QUIC_V2_DEFAULT_CHUNK_SIZE;
+	msg.size = size;
+	msg.chunk_size = chunk_size;
+	msg.sha256 = (gchar *)sha256;
+	msg.task_id = (gchar *)task_id;
+	msg.path = (gchar *)path;
+	frame = as_quic_v2_encode(&msg, &error);
+	if (frame == NULL || !as_quic_v2_file_check(size, chunk_size, &total_chunks, &error)) {
+		g_task_return_error(task, error);
+		return;
+	}
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup_fd < 0) {
+		int errsv = errno;
+		g_task_return_new_error(task, G_IO_ERROR, g_io_error_from_errno(errsv),
+					"cannot duplicate file descriptor: %s", g_strerror(errsv));
+		return;
+	}
+	u = as_quic_client_upload_new(self, g_steal_pointer(&task), path, NULL, dup_fd, offset,
+				      size, cancellable);
+	u->v2 = TRUE;
+	u->v2_file_frame = g_byte_array_free_to_bytes(g_steal_pointer(&frame));
+	u->task_id = g_strdup(task_id);
+	u->chunk_size = chunk_size;
+	u->total_chunks = total_chunks;
+	as_quic_client_upload_enqueue(self, u);
+}
+
+/**
+ * as_quic_client_v2_upload_finish:
+ * @self: a #AsQuicClient
+ * @res: the result
+ * @error: (nullable): optional return location for an error
+ *
+ * Returns: (transfer full): what the receiver published (free with
+ * as_quic_v2_upload_result_free()), or %NULL with an error: the #AsError of the receiver's
+ * ERROR (%AS_ERROR_PERMISSION_DENIED, %AS_ERROR_HASH_MISMATCH for a chunk or the whole file,
+ * %AS_ERROR_INCOMPLETE, %AS_ERROR_CONFLICT for a task started with other sizes, ...), a
+ * transport error, or a connect error (see as_quic_client_connect_async()). After an error
+ * other than a whole-file mismatch, the same @task_id resumes where it stopped.
+ **/
+AsQuicV2UploadResult *
+as_quic_client_v2_upload_finish(AsQuicClient *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/**
  * as_quic_client_get_stats:
  * @self: a #AsQuicClient
  * @stats: (out caller-allocates): the snapshot
@@ -1632,6 +2242,7 @@ as_quic_client_finalize(GObject *object)
 	g_free(self->alpn);
 	g_free(self->pin);
 	g_free(self->ca_file);
+	g_free(self->token);
 	g_free(self->peer_fingerprint);
 	g_free(self->remote_address);
 	G_OBJECT_CLASS(as_quic_client_parent_class)->finalize(object);
@@ -1643,6 +2254,23 @@ as_quic_client_class_init(AsQuicClientClass *klass)
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 	object_class->dispose = as_quic_client_dispose;
 	object_class->finalize = as_quic_client_finalize;
+
+	/**
+	 * AsQuicClient::v2-event:
+	 * @self: the client
+	 * @kind: `progress`, `completed` or `failed`
+	 * @task_id: the task it is about
+	 * @bytes_done: bytes of the task stored at the receiver
+	 * @total: the file size
+	 * @detail: (nullable): the saved path, or why it failed
+	 *
+	 * An event the `aerosync/2` receiver sent on the control stream; it covers the uploads of
+	 * this connection. Emitted from an idle callback, like the upload results.
+	 **/
+	as_quic_client_signals[SIGNAL_V2_EVENT] =
+		g_signal_new("v2-event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+			     NULL, G_TYPE_NONE, 5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64,
+			     G_TYPE_UINT64, G_TYPE_STRING);
 }
 
 static void

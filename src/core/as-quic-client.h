@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "as-quic-v2.h"
 #include "as-quic.h"
 
 G_BEGIN_DECLS
@@ -26,6 +27,11 @@ G_BEGIN_DECLS
  * speaks no common ALPN; those are reasons to retry over HTTP. %AS_ERROR_PERMISSION_DENIED
  * (pin mismatch, untrusted certificate) is not: the peer is not who it claims to be.
  *
+ * With as_quic_client_set_alpn(%AS_QUIC_ALPN_V2) the client speaks the native protocol
+ * instead: the connection authenticates once (as_quic_client_set_token(), checked when
+ * connecting), and as_quic_client_v2_upload_fd_async() uploads resumable chunked tasks that share
+ * the receiver's chunk store with HTTP; the 0.x upload functions are refused on such a client.
+ *
  * Runs in the thread-default GMainContext of its creator; results are delivered from an idle
  * callback there, never from inside the QUIC stack, so callbacks may start or cancel uploads
  * or close the client.
@@ -42,6 +48,29 @@ G_DECLARE_FINAL_TYPE(AsQuicClient, as_quic_client, AS, QUIC_CLIENT, GObject)
 #define AS_QUIC_CLIENT_READ_SIZE	 (1024 * 1024)
 #define AS_QUIC_CLIENT_STREAM_BUFFER_MAX (8 * 1024 * 1024)
 #define AS_QUIC_CLIENT_CONN_BUFFER_MAX	 (32 * 1024 * 1024)
+
+/**
+ * AsQuicV2UploadResult:
+ * @saved_as: the relative path the receiver published the file as
+ * @sha256: the file's SHA-256 as the receiver computed it
+ * @size: the file size
+ * @total_chunks: chunks of the file
+ * @chunks_sent: chunks sent by this upload
+ * @chunks_skipped: chunks the receiver already held (a resumed task)
+ *
+ * The outcome of as_quic_client_v2_upload_fd_async().
+ **/
+typedef struct {
+	gchar *saved_as;
+	gchar *sha256;
+	guint64 size;
+	guint32 total_chunks;
+	guint32 chunks_sent;
+	guint32 chunks_skipped;
+} AsQuicV2UploadResult;
+
+void as_quic_v2_upload_result_free(AsQuicV2UploadResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsQuicV2UploadResult, as_quic_v2_upload_result_free)
 
 /**
  * AsQuicClientStats:
@@ -106,6 +135,29 @@ void as_quic_client_request_async(AsQuicClient *self,
 				  GAsyncReadyCallback callback,
 				  gpointer user_data);
 gchar *as_quic_client_request_finish(AsQuicClient *self, GAsyncResult *res, GError **error);
+
+void as_quic_client_request_bytes_async(AsQuicClient *self,
+					GBytes *request,
+					GCancellable *cancellable,
+					GAsyncReadyCallback callback,
+					gpointer user_data);
+GBytes *as_quic_client_request_bytes_finish(AsQuicClient *self, GAsyncResult *res, GError **error);
+
+/* aerosync/2 (set the ALPN to AS_QUIC_ALPN_V2 first) */
+void as_quic_client_set_token(AsQuicClient *self, const gchar *token);
+void as_quic_client_v2_upload_fd_async(AsQuicClient *self,
+				       const gchar *path,
+				       int fd,
+				       guint64 offset,
+				       guint64 size,
+				       const gchar *task_id,
+				       guint64 chunk_size,
+				       const gchar *sha256,
+				       GCancellable *cancellable,
+				       GAsyncReadyCallback callback,
+				       gpointer user_data);
+AsQuicV2UploadResult *
+as_quic_client_v2_upload_finish(AsQuicClient *self, GAsyncResult *res, GError **error);
 
 void as_quic_client_get_stats(AsQuicClient *self, AsQuicClientStats *stats);
 void as_quic_client_close(AsQuicClient *self);

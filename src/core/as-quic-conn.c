@@ -1056,6 +1056,8 @@ as_quic_conn_enter(AsQuicConn *self, AsQuicConnState state)
 {
 	ngtcp2_tstamp now = as_quic_now_ns();
 
+	if (self->no_linger_before_handshake && !ngtcp2_conn_get_handshake_completed(self->conn))
+		state = AS_QUIC_CONN_STATE_DEAD;
 	self->state = state;
 	if (state == AS_QUIC_CONN_STATE_DEAD) {
 		as_quic_conn_set_deadline(self, 0);

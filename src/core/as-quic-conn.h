@@ -170,6 +170,10 @@ struct _AsQuicConn {
 	guint n_rx_closing;
 	guint n_refused; /* ICMP port unreachable since the last packet from the peer */
 	GError *error;	 /* why the connection ended; the first reason wins */
+	/* a client's connection owns its socket: if it closes before the handshake completed
+	 * (ALPN refused, TLS alert), nothing is gained by lingering 3 PTO, and a sender that
+	 * wants to fall back to HTTP should learn it at once */
+	gboolean no_linger_before_handshake;
 };
 
 void as_quic_conn_init(AsQuicConn *self,

@@ -10,6 +10,7 @@
 #include "as-quic-conn.h"
 #include "as-quic-framing.h"
 #include "as-quic-server.h"
+#include "as-sha256.h"
 
 /* secrets for stateless reset tokens and Retry tokens, derived from the TLS key so they
  * survive a restart */
@@ -41,7 +42,16 @@ typedef struct _AsQuicServerStream AsQuicServerStream;
 
 typedef struct {
 	AsQuicServerStream *stream; /* unowned, NULL once the stream is gone */
+	GList link;		    /* aerosync/2: in AsQuicServerStream.v2_replies */
+	guint32 index;		    /* aerosync/2: the chunk a chunk reply is for */
 } AsQuicReplyCtx;
+
+/* where an aerosync/2 stream is between frames */
+typedef enum {
+	AS_QUIC_V2_RX_FRAME,  /* reading a frame into ->header */
+	AS_QUIC_V2_RX_DATA,   /* handing a chunk's bytes to the ingest */
+	AS_QUIC_V2_RX_DIGEST, /* reading the chunk's SHA-256 digest */
+} AsQuicV2RxState;
 
 typedef enum {
 	AS_QUIC_SERVER_STREAM_STATE_HEADER, /* reading the UPLOAD/HASH lines */
@@ -66,6 +76,24 @@ struct _AsQuicServerStream {
 	gboolean want_shutdown_write;
 	GList op_link; /* in AsQuicServerConn.ops while op_link.data != NULL */
 	AsQuicReplyCtx *reply_ctx;
+	/* aerosync/2 */
+	gboolean v2;
+	gboolean control;      /* the connection's control stream */
+	AsQuicV2RxState v2_rx; /* while BODY */
+	gchar *task_id;	       /* owned, once FILE arrived */
+	guint64 chunk_size;    /* of the file */
+	guint32 total_chunks;  /* of the file */
+	gpointer chunk_handle; /* the ingest's, while DATA or DIGEST */
+	guint32 chunk_index;   /* while DATA or DIGEST */
+	guint64 chunk_left;    /* data bytes of the chunk still to come */
+	guint8 digest[AS_QUIC_V2_DIGEST_SIZE];
+	guint digest_len;
+	guint n_pending;	 /* chunk replies owed by the ingest */
+	gboolean paused_pending; /* too many of those: credit held */
+	gboolean fin_received;
+	GQueue v2_replies; /* (element-type AsQuicReplyCtx) owed to this stream */
+	gint64 last_progress_us;
+	guint64 bytes_done;
 };
 
 struct _AsQuicServerConn {
@@ -75,9 +103,12 @@ struct _AsQuicServerConn {
 	gchar *peer;
 	gchar *alpn;
 	gboolean handshake_done;
-	GArray *cids;	     /* (element-type AsQuicCidKey) registered in server->cids */
-	GHashTable *streams; /* stream id -> (owned) AsQuicServerStream */
-	GQueue ops;	     /* (element-type AsQuicServerStream) with deferred work */
+	gboolean v2;		     /* ALPN aerosync/2 */
+	gboolean authenticated;	     /* aerosync/2: HELLO accepted */
+	AsQuicServerStream *control; /* aerosync/2: unowned, NULL until HELLO */
+	GArray *cids;		     /* (element-type AsQuicCidKey) registered in server->cids */
+	GHashTable *streams;	     /* stream id -> (owned) AsQuicServerStream */
+	GQueue ops;		     /* (element-type AsQuicServerStream) with deferred work */
 };
 
 struct _AsQuicServer {
@@ -86,6 +117,10 @@ struct _AsQuicServer {
 	AsQuicIngest ingest;
 	gpointer ingest_data;
 	GDestroyNotify ingest_data_destroy;
+	AsQuicV2Ingest v2_ingest;
+	gboolean has_v2;
+	gpointer v2_ingest_data;
+	GDestroyNotify v2_ingest_data_destroy;
 	GMainContext *context; /* owned */
 	GPtrArray *sockets;    /* (element-type AsQuicSocket) owned */
 	GHashTable *cids;      /* (owned) AsQuicCidKey -> AsQuicServerConn */
@@ -109,6 +144,13 @@ struct _AsQuicServer {
 G_DEFINE_TYPE(AsQuicServer, as_quic_server, G_TYPE_OBJECT)
 
 static const gnutls_datum_t as_quic_server_alpns[] = {
+	{(guchar *)AS_QUIC_ALPN_V1, sizeof(AS_QUIC_ALPN_V1) - 1},
+	{(guchar *)AS_QUIC_ALPN_LEGACY, sizeof(AS_QUIC_ALPN_LEGACY) - 1},
+};
+
+/* with a v2 ingest: the native protocol first, then the 0.x framing */
+static const gnutls_datum_t as_quic_server_alpns_v2[] = {
+	{(guchar *)AS_QUIC_ALPN_V2, sizeof(AS_QUIC_ALPN_V2) - 1},
 	{(guchar *)AS_QUIC_ALPN_V1, sizeof(AS_QUIC_ALPN_V1) - 1},
 	{(guchar *)AS_QUIC_ALPN_LEGACY, sizeof(AS_QUIC_ALPN_LEGACY) - 1},
 };
@@ -216,6 +258,11 @@ as_quic_server_stream_abort(AsQuicServerStream *st, const gchar *reason)
 	self->stats.uploads_failed++;
 	g_debug("%s: upload on stream %" G_GINT64_FORMAT " aborted: %s", st->conn->peer, st->id,
 		reason);
+	if (st->v2) {
+		st->chunk_handle = NULL;
+		self->v2_ingest.file_abort(self->v2_ingest_data, handle, reason);
+		return;
+	}
 	self->ingest.abort(self->ingest_data, handle, reason);
 }
 
@@ -224,6 +271,14 @@ as_quic_server_stream_free(AsQuicServerStream *st)
 {
 	if (st->reply_ctx != NULL)
 		st->reply_ctx->stream = NULL;
+	while (st->v2_replies.head != NULL) {
+		AsQuicReplyCtx *ctx = st->v2_replies.head->data;
+		g_queue_unlink(&st->v2_replies, &ctx->link);
+		ctx->stream = NULL;
+	}
+	if (st->conn->control == st)
+		st->conn->control = NULL;
+	g_free(st->task_id);
 	if (st->op_link.data != NULL)
 		g_queue_unlink(&st->conn->ops, &st->op_link);
 	as_quic_conn_unqueue_stream(&st->conn->base, &st->send);
@@ -246,17 +301,39 @@ as_quic_server_stream_send_reply(AsQuicServerStream *st, const gchar *text)
 }
 
 /* refuses or fails the stream: abort the ingest side, reply, and stop the sender */
+static void as_quic_server_v2_event(AsQuicServerStream *st,
+				    AsQuicV2EventKind kind,
+				    guint64 bytes_done,
+				    const gchar *detail);
+static void
+as_quic_server_stream_send_frame(AsQuicServerStream *st, GByteArray *frame, gboolean fin);
+
 static void
 as_quic_server_stream_fail(AsQuicServerStream *st, const GError *error)
 {
-	g_autofree gchar *reply = as_quic_framing_format_error_reply(error);
+	g_autofree gchar *reply = NULL;
 
 	if (st->handle != NULL)
 		as_quic_server_stream_abort(st, error->message);
 	else
 		st->conn->server->stats.uploads_failed++;
 	st->state = AS_QUIC_SERVER_STREAM_STATE_DONE;
-	as_quic_server_stream_send_reply(st, reply);
+	/* credit held back for a paused stream goes back to the connection */
+	if (st->credit_held > 0 || st->credit_release > 0) {
+		ngtcp2_conn_extend_max_offset(st->conn->base.conn,
+					      st->credit_held + st->credit_release);
+		st->credit_held = 0;
+		st->credit_release = 0;
+	}
+	if (st->v2) {
+		if (st->task_id != NULL)
+			as_quic_server_v2_event(st, AS_QUIC_V2_EVENT_FAILED, st->bytes_done,
+						error->message);
+		as_quic_server_stream_send_frame(st, as_quic_v2_encode_error(error), TRUE);
+	} else {
+		reply = as_quic_framing_format_error_reply(error);
+		as_quic_server_stream_send_reply(st, reply);
+	}
 	/* STOP_SENDING; ngtcp2 returns the connection credit of anything still in flight */
 	(void)ngtcp2_conn_shutdown_stream_read(st->conn->base.conn, st->id,
 					       AS_QUIC_APP_ERROR_REFUSED);
@@ -434,6 +511,471 @@ as_quic_server_stream_on_header(AsQuicServerStream *st, const guint8 *data, gsiz
 	g_clear_pointer(&st->header, g_byte_array_unref);
 }
 
+/* ---- aerosync/2 ---- */
+
+static void
+as_quic_server_stream_send_frame(AsQuicServerStream *st, GByteArray *frame, gboolean fin)
+{
+	gsize len;
+
+	if (frame == NULL)
+		return;
+	if (st->send.shut) {
+		g_byte_array_unref(frame);
+		return;
+	}
+	len = frame->len;
+	as_quic_conn_append(&st->conn->base, &st->send, g_byte_array_free(frame, FALSE), len);
+	if (fin)
+		as_quic_conn_finish_stream(&st->conn->base, &st->send);
+}
+
+/* events go on the control stream, dropped when the sender does not read them */
+static void
+as_quic_server_v2_event(AsQuicServerStream *st,
+			AsQuicV2EventKind kind,
+			guint64 bytes_done,
+			const gchar *detail)
+{
+	AsQuicServerStream *control = st->conn->control;
+	AsQuicV2Msg msg = {0};
+
+	if (control == NULL || control->send.shut || control->send.fin ||
+	    as_quic_send_stream_get_buffered(&control->send) > AS_QUIC_SERVER_V2_EVENT_BUFFER_MAX)
+		return;
+	msg.type = AS_QUIC_V2_MSG_EVENT;
+	msg.kind = kind;
+	msg.bytes_done = bytes_done;
+	msg.size = st->hdr.size;
+	msg.task_id = st->task_id;
+	msg.text = (gchar *)detail;
+	as_quic_server_stream_send_frame(control, as_quic_v2_encode(&msg, NULL), FALSE);
+}
+
+static void
+as_quic_server_v2_release_pending(AsQuicServerStream *st)
+{
+	if (!st->paused_pending || st->n_pending >= AS_QUIC_SERVER_V2_MAX_PENDING_CHUNKS)
+		return;
+	st->paused_pending = FALSE;
+	if (st->paused)
+		return;
+	st->credit_release += st->credit_held;
+	st->credit_held = 0;
+	as_quic_server_stream_queue_op(st);
+}
+
+static void
+as_quic_server_v2_file_reply_cb(gpointer reply_data,
+				const gchar *saved_as,
+				const gchar *sha256,
+				const GError *error)
+{
+	AsQuicReplyCtx *ctx = reply_data;
+	AsQuicServerStream *st = ctx->stream;
+
+	if (st != NULL) {
+		AsQuicServer *self = st->conn->server;
+		AsQuicV2Msg msg = {0};
+		g_autoptr(GError) error_local = NULL;
+		GByteArray *frame = NULL;
+
+		st->reply_ctx = NULL;
+		st->state = AS_QUIC_SERVER_STREAM_STATE_DONE;
+		if (error == NULL) {
+			msg.type = AS_QUIC_V2_MSG_DONE;
+			msg.size = st->hdr.size;
+			msg.sha256 = (gchar *)sha256;
+			msg.path = (gchar *)saved_as;
+			frame = as_quic_v2_encode(&msg, &error_local);
+			if (frame == NULL) {
+				g_prefix_error_literal(&error_local, "cannot reply: ");
+				error = error_local;
+			}
+		}
+		if (error == NULL) {
+			self->stats.uploads_completed++;
+			as_quic_server_v2_event(st, AS_QUIC_V2_EVENT_COMPLETED, st->hdr.size,
+						saved_as);
+			as_quic_server_stream_send_frame(st, frame, TRUE);
+		} else {
+			self->stats.uploads_failed++;
+			as_quic_server_v2_event(st, AS_QUIC_V2_EVENT_FAILED, st->bytes_done,
+						error->message);
+			as_quic_server_stream_send_frame(st, as_quic_v2_encode_error(error), TRUE);
+		}
+	}
+	g_free(ctx);
+}
+
+/* the sender finished and every chunk is settled: the ingest verifies and publishes */
+static void
+as_quic_server_v2_maybe_finish(AsQuicServerStream *st)
+{
+	AsQuicServer *self = st->conn->server;
+	AsQuicReplyCtx *ctx;
+	gpointer handle;
+
+	if (st->state != AS_QUIC_SERVER_STREAM_STATE_BODY || !st->fin_received || st->n_pending > 0)
+		return;
+	ctx = g_new0(AsQuicReplyCtx, 1);
+	ctx->stream = st;
+	st->reply_ctx = ctx;
+	st->state = AS_QUIC_SERVER_STREAM_STATE_ENDED;
+	handle = st->handle;
+	as_quic_server_stream_forget_handle(st);
+	self->v2_ingest.file_end(self->v2_ingest_data, handle, as_quic_server_v2_file_reply_cb,
+				 ctx);
+}
+
+static void
+as_quic_server_v2_chunk_reply_cb(gpointer reply_data,
+				 guint32 chunks_done,
+				 guint64 bytes_done,
+				 const GError *error)
+{
+	AsQuicReplyCtx *ctx = reply_data;
+	AsQuicServerStream *st = ctx->stream;
+	AsQuicV2Msg msg = {0};
+	gint64 now_us;
+
+	if (st == NULL) {
+		g_free(ctx);
+		return;
+	}
+	g_queue_unlink(&st->v2_replies, &ctx->link);
+	st->n_pending--;
+	if (st->state != AS_QUIC_SERVER_STREAM_STATE_BODY) {
+		g_free(ctx);
+		return;
+	}
+	if (error != NULL) {
+		g_autoptr(GError) chunk_error = g_error_new(
+			error->domain, error->code, "chunk %u: %s", ctx->index, error->message);
+		g_free(ctx);
+		as_quic_server_stream_fail(st, chunk_error);
+		as_quic_conn_schedule(&st->conn->base);
+		return;
+	}
+	st->conn->server->stats.v2_chunks_received++;
+	st->bytes_done = bytes_done;
+	msg.type = AS_QUIC_V2_MSG_CHUNK_OK;
+	msg.index = ctx->index;
+	msg.chunks_done = chunks_done;
+	g_free(ctx);
+	as_quic_server_stream_send_frame(st, as_quic_v2_encode(&msg, NULL), FALSE);
+	now_us = g_get_monotonic_time();
+	if (now_us - st->last_progress_us >= AS_QUIC_SERVER_V2_PROGRESS_INTERVAL_US) {
+		st->last_progress_us = now_us;
+		as_quic_server_v2_event(st, AS_QUIC_V2_EVENT_PROGRESS, bytes_done, NULL);
+	}
+	as_quic_server_v2_release_pending(st);
+	as_quic_server_v2_maybe_finish(st);
+	as_quic_conn_schedule(&st->conn->base);
+}
+
+static void
+as_quic_server_v2_chunk_done(AsQuicServerStream *st)
+{
+	AsQuicServer *self = st->conn->server;
+	AsQuicReplyCtx *ctx = g_new0(AsQuicReplyCtx, 1);
+	static const gchar digits[] = "0123456789abcdef";
+	gchar hex[AS_SHA256_HEX_LEN + 1];
+	gpointer chunk_handle = g_steal_pointer(&st->chunk_handle);
+
+	for (guint i = 0; i < AS_QUIC_V2_DIGEST_SIZE; i++) {
+		hex[2 * i] = digits[st->digest[i] >> 4];
+		hex[2 * i + 1] = digits[st->digest[i] & 0xf];
+	}
+	hex[AS_SHA256_HEX_LEN] = '\0';
+	st->v2_rx = AS_QUIC_V2_RX_FRAME;
+	st->digest_len = 0;
+	ctx->stream = st;
+	ctx->index = st->chunk_index;
+	ctx->link.data = ctx;
+	g_queue_push_tail_link(&st->v2_replies, &ctx->link);
+	st->n_pending++;
+	if (st->n_pending >= AS_QUIC_SERVER_V2_MAX_PENDING_CHUNKS)
+		st->paused_pending = TRUE;
+	self->v2_ingest.chunk_end(self->v2_ingest_data, st->handle, chunk_handle, hex,
+				  as_quic_server_v2_chunk_reply_cb, ctx);
+}
+
+static gboolean
+as_quic_server_v2_on_hello(AsQuicServerStream *st, AsQuicV2Msg *msg, GError **error)
+{
+	AsQuicServerConn *sc = st->conn;
+	AsQuicServer *self = sc->server;
+	g_autoptr(GError) error_local = NULL;
+	AsQuicV2Msg welcome = {.type = AS_QUIC_V2_MSG_WELCOME};
+
+	if (sc->control != NULL) {
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "the connection already has a control stream");
+		return FALSE;
+	}
+	sc->control = st;
+	st->control = TRUE;
+	if (!self->v2_ingest.authenticate(self->v2_ingest_data, msg->token, sc->peer,
+					  &error_local)) {
+		if (error_local == NULL)
+			g_set_error_literal(&error_local, AS_ERROR, AS_ERROR_PERMISSION_DENIED,
+					    "Unauthorized");
+		self->stats.v2_auth_failures++;
+		g_debug("%s: aerosync/2 authentication failed: %s", sc->peer, error_local->message);
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	sc->authenticated = TRUE;
+	st->state = AS_QUIC_SERVER_STREAM_STATE_BODY;
+	as_quic_server_stream_send_frame(st, as_quic_v2_encode(&welcome, NULL), FALSE);
+	return TRUE;
+}
+
+static gboolean
+as_quic_server_v2_on_file(AsQuicServerStream *st, AsQuicV2Msg *msg, GError **error)
+{
+	AsQuicServerConn *sc = st->conn;
+	AsQuicServer *self = sc->server;
+	AsQuicV2FileInfo info = {0};
+	g_autofree gchar *done_saved_as = NULL;
+	g_autofree gchar *done_sha256 = NULL;
+	g_autoptr(GByteArray) have = NULL;
+	AsQuicV2Msg reply = {0};
+
+	if (!sc->authenticated) {
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED,
+				    "Unauthorized: no accepted HELLO on this connection");
+		return FALSE;
+	}
+	if (!as_quic_v2_file_check(msg->size, msg->chunk_size, &st->total_chunks, error))
+		return FALSE;
+	st->task_id = g_strdup(msg->task_id);
+	st->chunk_size = msg->chunk_size;
+	st->hdr.size = msg->size;
+	st->hdr.name = g_strdup(msg->path);
+	info.task_id = msg->task_id;
+	info.path = msg->path;
+	info.size = msg->size;
+	info.chunk_size = msg->chunk_size;
+	info.total_chunks = st->total_chunks;
+	info.sha256 = msg->sha256;
+	info.peer = sc->peer;
+	info.connection_id = sc->id;
+	have = g_byte_array_sized_new((st->total_chunks + 7) / 8);
+	g_byte_array_set_size(have, (st->total_chunks + 7) / 8);
+	memset(have->data, 0, have->len);
+	if (!self->v2_ingest.file_begin(self->v2_ingest_data, &info, have->data, &st->handle,
+					&done_saved_as, &done_sha256, error)) {
+		st->handle = NULL;
+		if (error != NULL && *error == NULL)
+			g_set_error_literal(error, AS_ERROR, AS_ERROR_FAILED, "upload refused");
+		return FALSE;
+	}
+	if (st->handle == NULL) {
+		if (done_saved_as == NULL || done_sha256 == NULL) {
+			g_critical("v2 ingest file_begin() gave neither a handle nor a result");
+			g_set_error_literal(error, AS_ERROR, AS_ERROR_FAILED, "internal error");
+			return FALSE;
+		}
+		/* completed before: answer at once, nothing more to read */
+		reply.type = AS_QUIC_V2_MSG_DONE;
+		reply.size = msg->size;
+		reply.sha256 = done_sha256;
+		reply.path = done_saved_as;
+		st->state = AS_QUIC_SERVER_STREAM_STATE_DONE;
+		self->stats.uploads_completed++;
+		as_quic_server_stream_send_frame(st, as_quic_v2_encode(&reply, NULL), TRUE);
+		(void)ngtcp2_conn_shutdown_stream_read(sc->base.conn, st->id,
+						       AS_QUIC_APP_ERROR_NONE);
+		return TRUE;
+	}
+	g_hash_table_insert(self->handles, st->handle, st);
+	st->state = AS_QUIC_SERVER_STREAM_STATE_BODY;
+	st->v2_rx = AS_QUIC_V2_RX_FRAME;
+	reply.type = AS_QUIC_V2_MSG_HAVE;
+	reply.total_chunks = st->total_chunks;
+	reply.bitmap = g_byte_array_free_to_bytes(g_steal_pointer(&have));
+	as_quic_server_stream_send_frame(st, as_quic_v2_encode(&reply, NULL), FALSE);
+	g_bytes_unref(reply.bitmap);
+	return TRUE;
+}
+
+static gboolean
+as_quic_server_v2_on_chunk(AsQuicServerStream *st, AsQuicV2Msg *msg, GError **error)
+{
+	AsQuicServer *self = st->conn->server;
+	guint64 offset = 0, length = 0;
+
+	if (!as_quic_v2_chunk_range(st->hdr.size, st->chunk_size, msg->index, &offset, &length)) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "chunk %u past the last chunk %u", msg->index, st->total_chunks - 1);
+		return FALSE;
+	}
+	if (msg->offset != offset || msg->length != length) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "chunk %u covers %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT
+			    ", not %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT,
+			    msg->index, offset, length, msg->offset, msg->length);
+		return FALSE;
+	}
+	if (!self->v2_ingest.chunk_begin(self->v2_ingest_data, st->handle, msg->index, offset,
+					 length, &st->chunk_handle, error)) {
+		st->chunk_handle = NULL;
+		if (error != NULL && *error == NULL)
+			g_set_error(error, AS_ERROR, AS_ERROR_FAILED, "chunk %u refused",
+				    msg->index);
+		return FALSE;
+	}
+	st->chunk_index = msg->index;
+	st->chunk_left = length;
+	st->digest_len = 0;
+	st->v2_rx = length > 0 ? AS_QUIC_V2_RX_DATA : AS_QUIC_V2_RX_DIGEST;
+	return TRUE;
+}
+
+static gboolean
+as_quic_server_v2_on_frame(AsQuicServerStream *st, AsQuicV2Msg *msg, GError **error)
+{
+	if (st->state == AS_QUIC_SERVER_STREAM_STATE_HEADER) {
+		if (msg->type == AS_QUIC_V2_MSG_HELLO)
+			return as_quic_server_v2_on_hello(st, msg, error);
+		if (msg->type == AS_QUIC_V2_MSG_FILE)
+			return as_quic_server_v2_on_file(st, msg, error);
+	} else if (!st->control && msg->type == AS_QUIC_V2_MSG_CHUNK) {
+		return as_quic_server_v2_on_chunk(st, msg, error);
+	}
+	g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "unexpected frame type 0x%02x",
+		    msg->type);
+	return FALSE;
+}
+
+/* bytes of the frame being read that are still missing */
+static gsize
+as_quic_server_v2_frame_want(GByteArray *rx)
+{
+	guint32 payload_len;
+
+	if (rx->len < AS_QUIC_V2_FRAME_HEADER_SIZE)
+		return AS_QUIC_V2_FRAME_HEADER_SIZE - rx->len;
+	payload_len = ((guint32)rx->data[1] << 24) | ((guint32)rx->data[2] << 16) |
+		      ((guint32)rx->data[3] << 8) | rx->data[4];
+	/* too large: the decoder refuses it from the header alone */
+	if (payload_len > AS_QUIC_V2_MAX_CLIENT_PAYLOAD)
+		return 0;
+	return AS_QUIC_V2_FRAME_HEADER_SIZE + payload_len - rx->len;
+}
+
+/* everything an aerosync/2 stream receives: frames, chunk data and digests, in any split */
+static void
+as_quic_server_v2_on_data(AsQuicServerStream *st, const guint8 *data, gsize len, gboolean fin)
+{
+	AsQuicServer *self = st->conn->server;
+	ngtcp2_conn *conn = st->conn->base.conn;
+	guint64 grant = 0;
+	guint64 hold = 0;
+	gsize total = len;
+	g_autoptr(GError) error = NULL;
+
+	while (len > 0 && error == NULL &&
+	       (st->state == AS_QUIC_SERVER_STREAM_STATE_HEADER ||
+		st->state == AS_QUIC_SERVER_STREAM_STATE_BODY)) {
+		if (st->state == AS_QUIC_SERVER_STREAM_STATE_HEADER ||
+		    st->v2_rx == AS_QUIC_V2_RX_FRAME) {
+			AsQuicV2Msg msg = {0};
+			gsize frame_len = 0;
+			gsize take;
+			AsQuicFramingResult rc;
+
+			if (st->control && st->state == AS_QUIC_SERVER_STREAM_STATE_BODY) {
+				/* nothing more is expected from the sender on the control stream */
+				g_set_error_literal(&error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+						    "unexpected data on the control stream");
+				break;
+			}
+			take = MIN(len, MAX(as_quic_server_v2_frame_want(st->header), 1));
+			g_byte_array_append(st->header, data, (guint)take);
+			data += take;
+			len -= take;
+			grant += take;
+			rc = as_quic_v2_decode(st->header->data, st->header->len,
+					       AS_QUIC_V2_MAX_CLIENT_PAYLOAD, &msg, &frame_len,
+					       &error);
+			if (rc == AS_QUIC_FRAMING_RESULT_NEED_MORE)
+				continue;
+			if (rc == AS_QUIC_FRAMING_RESULT_COMPLETE) {
+				g_byte_array_set_size(st->header, 0);
+				(void)as_quic_server_v2_on_frame(st, &msg, &error);
+				as_quic_v2_msg_clear(&msg);
+			}
+			continue;
+		}
+		if (st->v2_rx == AS_QUIC_V2_RX_DATA) {
+			gsize n = (gsize)MIN((guint64)len, st->chunk_left);
+			gboolean want_more;
+
+			st->resume_requested = FALSE;
+			want_more = self->v2_ingest.chunk_data(self->v2_ingest_data, st->handle,
+							       st->chunk_handle, data, n);
+			if (!want_more && !st->resume_requested)
+				st->paused = TRUE;
+			if (st->paused || st->paused_pending)
+				hold += n;
+			else
+				grant += n;
+			data += n;
+			len -= n;
+			st->chunk_left -= n;
+			if (st->chunk_left == 0)
+				st->v2_rx = AS_QUIC_V2_RX_DIGEST;
+			continue;
+		}
+		/* AS_QUIC_V2_RX_DIGEST */
+		{
+			gsize n = MIN(len, AS_QUIC_V2_DIGEST_SIZE - st->digest_len);
+			memcpy(st->digest + st->digest_len, data, n);
+			st->digest_len += (guint)n;
+			data += n;
+			len -= n;
+			grant += n;
+			if (st->digest_len == AS_QUIC_V2_DIGEST_SIZE)
+				as_quic_server_v2_chunk_done(st);
+		}
+	}
+	if (error != NULL) {
+		g_debug("%s: aerosync/2 stream %" G_GINT64_FORMAT " refused: %s", st->conn->peer,
+			st->id, error->message);
+		/* the connection gets back every byte of this call */
+		ngtcp2_conn_extend_max_offset(conn, total);
+		as_quic_server_stream_fail(st, error);
+		return;
+	}
+	if (st->state == AS_QUIC_SERVER_STREAM_STATE_DONE ||
+	    st->state == AS_QUIC_SERVER_STREAM_STATE_ENDED) {
+		/* answered early (a completed task) or failed by a synchronous reply */
+		ngtcp2_conn_extend_max_offset(conn, grant + hold + len);
+		return;
+	}
+	as_quic_server_stream_grant(st, grant);
+	st->credit_held += hold;
+
+	if (!fin)
+		return;
+	if (st->control)
+		return; /* the sender closed its side of the control stream; ours stays open */
+	if (st->state == AS_QUIC_SERVER_STREAM_STATE_HEADER || st->v2_rx != AS_QUIC_V2_RX_FRAME ||
+	    st->header->len > 0) {
+		g_set_error_literal(&error, AS_ERROR, AS_ERROR_INCOMPLETE,
+				    st->state == AS_QUIC_SERVER_STREAM_STATE_HEADER
+					    ? "stream ended before its FILE frame"
+					    : "stream ended inside a frame or chunk");
+		as_quic_server_stream_fail(st, error);
+		return;
+	}
+	st->fin_received = TRUE;
+	as_quic_server_v2_maybe_finish(st);
+}
+
 /* ---- ngtcp2 callbacks ---- */
 
 static int
@@ -451,6 +993,10 @@ as_quic_server_recv_stream_data_cb(ngtcp2_conn *conn,
 
 	if (st == NULL) {
 		ngtcp2_conn_extend_max_offset(conn, datalen);
+		return 0;
+	}
+	if (st->v2) {
+		as_quic_server_v2_on_data(st, data, datalen, fin);
 		return 0;
 	}
 	switch (st->state) {
@@ -482,6 +1028,7 @@ as_quic_server_stream_open_cb(ngtcp2_conn *conn, int64_t stream_id, void *user_d
 	st->conn = sc;
 	st->id = stream_id;
 	st->header = g_byte_array_new();
+	st->v2 = sc->v2;
 	g_hash_table_insert(sc->streams, &st->id, st);
 	ngtcp2_conn_set_stream_user_data(conn, stream_id, st);
 	return 0;
@@ -589,6 +1136,7 @@ as_quic_server_handshake_completed_cb(ngtcp2_conn *conn, void *user_data)
 	}
 	g_free(sc->alpn);
 	sc->alpn = as_quic_conn_get_alpn(&sc->base);
+	sc->v2 = sc->server->has_v2 && g_strcmp0(sc->alpn, AS_QUIC_ALPN_V2) == 0;
 	g_debug("%s: handshake completed, ALPN %s", sc->peer, sc->alpn);
 	return 0;
 }
@@ -935,9 +1483,12 @@ as_quic_server_accept(AsQuicServer *self, AsQuicSocket *sock, const AsQuicDatagr
 		as_quic_server_conn_free(sc);
 		return;
 	}
-	if (!as_quic_conn_setup_tls(
-		    &sc->base, TRUE, as_tls_identity_get_credentials(self->identity),
-		    as_quic_server_alpns, G_N_ELEMENTS(as_quic_server_alpns), &error)) {
+	if (!as_quic_conn_setup_tls(&sc->base, TRUE,
+				    as_tls_identity_get_credentials(self->identity),
+				    self->has_v2 ? as_quic_server_alpns_v2 : as_quic_server_alpns,
+				    self->has_v2 ? G_N_ELEMENTS(as_quic_server_alpns_v2)
+						 : G_N_ELEMENTS(as_quic_server_alpns),
+				    &error)) {
 		g_warning("%s", error->message);
 		self->n_handshakes++;
 		as_quic_server_conn_free(sc);
@@ -1032,6 +1583,37 @@ as_quic_server_new(AsTlsIdentity *identity,
 	as_tls_identity_derive_secret(identity, "aerosync quic retry token", self->token_secret,
 				      sizeof(self->token_secret));
 	return self;
+}
+
+/**
+ * as_quic_server_set_v2_ingest:
+ * @self: a #AsQuicServer
+ * @ingest: where `aerosync/2` connections go; copied
+ * @user_data: passed to the @ingest functions
+ * @user_data_destroy: (nullable): frees @user_data with the server
+ *
+ * Turns on the native protocol, ALPN `aerosync/2` (doc/protocol.md), next to the 0.x framing,
+ * for connections accepted afterwards. Without it the server offers only the 0.x ALPNs.
+ **/
+void
+as_quic_server_set_v2_ingest(AsQuicServer *self,
+			     const AsQuicV2Ingest *ingest,
+			     gpointer user_data,
+			     GDestroyNotify user_data_destroy)
+{
+	g_return_if_fail(AS_IS_QUIC_SERVER(self));
+	g_return_if_fail(ingest != NULL);
+	g_return_if_fail(ingest->authenticate != NULL && ingest->file_begin != NULL);
+	g_return_if_fail(ingest->chunk_begin != NULL && ingest->chunk_data != NULL);
+	g_return_if_fail(ingest->chunk_end != NULL && ingest->file_end != NULL);
+	g_return_if_fail(ingest->file_abort != NULL);
+
+	if (self->v2_ingest_data_destroy != NULL)
+		self->v2_ingest_data_destroy(self->v2_ingest_data);
+	self->v2_ingest = *ingest;
+	self->v2_ingest_data = user_data;
+	self->v2_ingest_data_destroy = user_data_destroy;
+	self->has_v2 = TRUE;
 }
 
 /**
@@ -1221,6 +1803,8 @@ as_quic_server_resume_stream(AsQuicServer *self, gpointer stream_handle)
 	if (!st->paused)
 		return;
 	st->paused = FALSE;
+	if (st->paused_pending)
+		return;
 	st->credit_release += st->credit_held;
 	st->credit_held = 0;
 	as_quic_server_stream_queue_op(st);
@@ -1288,6 +1872,8 @@ as_quic_server_finalize(GObject *object)
 	g_clear_object(&self->identity);
 	if (self->ingest_data_destroy != NULL)
 		self->ingest_data_destroy(self->ingest_data);
+	if (self->v2_ingest_data_destroy != NULL)
+		self->v2_ingest_data_destroy(self->v2_ingest_data);
 	g_main_context_unref(self->context);
 	memset(self->reset_secret, 0, sizeof(self->reset_secret));
 	memset(self->token_secret, 0, sizeof(self->token_secret));

@@ -21,6 +21,7 @@
 #endif
 #if HAVE_QUIC
 #include "as-quic-receiver.h"
+#include "as-quic-v2-ingest.h"
 #endif
 
 /* one-shot: how long to wait for replies to be written before exiting */
@@ -402,6 +403,8 @@ as_main_start_quic(AsDaemon *daemon, GError **error)
 	if (identity == NULL)
 		return FALSE;
 	daemon->quic = as_quic_receiver_new(daemon->engine, identity);
+	/* aerosync/2 next to the 0.x framing, on the same listener and chunk store */
+	as_quic_v2_ingest_attach(daemon->engine, as_quic_receiver_get_server(daemon->quic));
 	if (!as_quic_receiver_listen(daemon->quic, config->bind, (guint16)config->quic_port,
 				     &error_local)) {
 		g_set_error(error, AS_ERROR, AS_ERROR_FAILED,
