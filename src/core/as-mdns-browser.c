@@ -196,6 +196,29 @@ as_mdns_target_is_host(const gchar *target)
 }
 
 /**
+ * as_mdns_peer_dup_destination:
+ * @self: a resolved peer
+ *
+ * Where to reach the peer's HTTP side: its announced address (IPv4 when it has one, IPv6 in
+ * brackets) or, without one, its host name, and the announced port. The QUIC port and the
+ * certificate to pin are @self->quic and @self->fp.
+ *
+ * Returns: (transfer full): e.g. `192.0.2.5:7788` or `[2001:db8::5]:7788`
+ */
+gchar *
+as_mdns_peer_dup_destination(const AsMdnsPeer *self)
+{
+	const gchar *host;
+
+	g_return_val_if_fail(self != NULL, NULL);
+	host = self->addr != NULL ? self->addr : self->host;
+	g_return_val_if_fail(host != NULL, NULL);
+	if (strchr(host, ':') != NULL)
+		return g_strdup_printf("[%s]:%u", host, self->port);
+	return g_strdup_printf("%s:%u", host, self->port);
+}
+
+/**
  * as_mdns_target_is_mdns:
  * @target: a destination as the user wrote it
  *
@@ -391,7 +414,19 @@ as_mdns_browse_finish_cb(gpointer user_data)
 			self->match_name);
 		return G_SOURCE_REMOVE;
 	}
-	/* several services on one host: the first by name, as 'discover' lists them */
+	/* several receivers on one host: the user has to say which */
+	if (peers->len > 1) {
+		g_autoptr(GString) names = g_string_new(NULL);
+		for (guint i = 0; i < peers->len; i++) {
+			const AsMdnsPeer *peer = g_ptr_array_index(peers, i);
+			g_string_append_printf(names, "%s@%s", i > 0 ? ", " : "", peer->name);
+		}
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_AMBIGUOUS,
+					"host %s announces %u AeroSync receivers: %s; name one of "
+					"them as @instance",
+					self->match_name, peers->len, names->str);
+		return G_SOURCE_REMOVE;
+	}
 	g_task_return_pointer(task, g_steal_pointer(&g_ptr_array_index(peers, 0)),
 			      (GDestroyNotify)as_mdns_peer_free);
 	return G_SOURCE_REMOVE;
@@ -431,7 +466,10 @@ as_mdns_browse_check_done(AsMdnsBrowse *self)
 		if (entry->resolver != NULL)
 			pending = TRUE;
 		if (as_mdns_browse_entry_matches(self, entry)) {
-			if (entry->ipv4) {
+			/* an instance name is unique; a host may announce several receivers, and
+			 * "NAME.local" must not pick one of them by chance: it waits for them all
+			 */
+			if (entry->ipv4 && self->match == AS_MDNS_MATCH_INSTANCE) {
 				as_mdns_browse_finish_later(self, NULL);
 				return;
 			}
@@ -787,7 +825,8 @@ as_mdns_resolve_async(const gchar *target,
  * @error: a #GError, or %NULL
  *
  * Returns: (transfer full): the receiver, or %NULL with %AS_ERROR_NOT_FOUND when nothing
- *   answered in time, %AS_ERROR_INVALID_ARGUMENT for a target that is not an mDNS name and
+ *   answered in time, %AS_ERROR_AMBIGUOUS when "NAME.local" announces several receivers,
+ *   %AS_ERROR_INVALID_ARGUMENT for a target that is not an mDNS name and
  *   %AS_ERROR_NOT_SUPPORTED when Avahi is unavailable
  */
 AsMdnsPeer *

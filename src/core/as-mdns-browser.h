@@ -60,6 +60,7 @@ as_mdns_peer_set_txt_value(AsMdnsPeer *self, const gchar *key, const gchar *valu
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsMdnsPeer, as_mdns_peer_free)
 
+gchar *as_mdns_peer_dup_destination(const AsMdnsPeer *self);
 gboolean as_mdns_target_is_mdns(const gchar *target);
 
 void as_mdns_browse_async(guint timeout_ms,

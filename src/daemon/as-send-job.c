@@ -13,6 +13,13 @@
 #include "as-error.h"
 #include "as-peer-client.h"
 #include "as-send-job.h"
+#if HAVE_QUIC
+#include "as-known-peers.h"
+#include "as-quic-sender.h"
+#endif
+#if HAVE_MDNS
+#include "as-mdns-browser.h"
+#endif
 #include "as-sha256-state.h"
 #include "as-sha256.h"
 
@@ -23,13 +30,17 @@
  * computes the whole-file SHA-256 (resumable) and each chunk's SHA-256 in the same pass and hands
  * the chunks to up to Parallel POST /upload/chunk requests. Memory is bounded by a budget of
  * Parallel + 1 buffers of at most a chunk each, shared by every kind of request. Everything but
- * the reading and hashing runs on the main loop.
+ * the reading and hashing runs on the main loop. When the receiver is reached over QUIC
+ * (quic://, or offered in /health), files go whole on streams of one connection instead, up to
+ * Parallel at once (see as-quic-sender.h and the QUIC fields of AsSendJob).
  */
 
 /* a walk reports at most this many unreadable entries one by one; more are only counted */
 #define AS_SEND_JOB_WALK_REPORT_MAX 1000
 /* a Tag or a token longer than this is refused */
 #define AS_SEND_JOB_HEADER_VALUE_MAX 1024
+/* how long a NAME.local or @instance destination is looked for on the network */
+#define AS_SEND_JOB_MDNS_TIMEOUT_MS 3000
 
 /* -------- replies: JSON from a peer, read without trusting its shape -------- */
 
@@ -256,14 +267,32 @@ as_send_options_parse(AsSendOptions *self, GVariant *options, GError **error)
 		if (!as_send_options_check_header_value(AS_SEND_KEY_TAG, self->tag, TRUE, error))
 			return FALSE;
 	}
-	/* TLS settings: checked for type here; https:// itself is refused for now */
+	/* the receiver's certificate (QUIC): a pin, or Insecure when asked for; never both */
 	if (!as_send_options_lookup(options, AS_SEND_KEY_PIN, G_VARIANT_TYPE_STRING, &v, error))
 		return FALSE;
-	g_clear_pointer(&v, g_variant_unref);
+	if (v != NULL) {
+		g_autofree gchar *lower = g_ascii_strdown(g_variant_get_string(v, NULL), -1);
+		g_auto(GStrv) parts = g_strsplit(lower, ":", -1);
+		g_clear_pointer(&v, g_variant_unref);
+		self->pin = g_strjoinv("", parts);
+		if (!as_sha256_hex_is_valid(self->pin)) {
+			g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+					    "Pin must be a SHA-256: 64 hex digits, colons allowed");
+			return FALSE;
+		}
+	}
 	if (!as_send_options_lookup(options, AS_SEND_KEY_INSECURE, G_VARIANT_TYPE_BOOLEAN, &v,
 				    error))
 		return FALSE;
-	g_clear_pointer(&v, g_variant_unref);
+	if (v != NULL) {
+		self->insecure = g_variant_get_boolean(v);
+		g_clear_pointer(&v, g_variant_unref);
+	}
+	if (self->pin != NULL && self->insecure) {
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "give Pin or Insecure, not both");
+		return FALSE;
+	}
 	if (!as_send_options_lookup(options, AS_SEND_KEY_PATHS, G_VARIANT_TYPE_STRING_ARRAY, &v,
 				    error))
 		return FALSE;
@@ -306,6 +335,11 @@ as_send_options_to_variant(const AsSendOptions *self)
 			      g_variant_new_boolean(self->preflight));
 	if (self->tag != NULL)
 		g_variant_builder_add(&b, "{sv}", AS_SEND_KEY_TAG, g_variant_new_string(self->tag));
+	if (self->pin != NULL)
+		g_variant_builder_add(&b, "{sv}", AS_SEND_KEY_PIN, g_variant_new_string(self->pin));
+	if (self->insecure)
+		g_variant_builder_add(&b, "{sv}", AS_SEND_KEY_INSECURE,
+				      g_variant_new_boolean(self->insecure));
 	if (self->paths != NULL)
 		g_variant_builder_add(&b, "{sv}", AS_SEND_KEY_PATHS,
 				      g_variant_new_strv((const gchar *const *)self->paths, -1));
@@ -364,6 +398,7 @@ as_send_options_clear(AsSendOptions *self)
 	g_clear_pointer(&self->token_file, g_free);
 	g_clear_pointer(&self->protocol, g_free);
 	g_clear_pointer(&self->tag, g_free);
+	g_clear_pointer(&self->pin, g_free);
 	g_clear_pointer(&self->paths, g_strfreev);
 }
 
@@ -518,6 +553,7 @@ typedef enum {
 	AS_SEND_REQ_CHUNK,
 	AS_SEND_REQ_STATUS,
 	AS_SEND_REQ_COMPLETE,
+	AS_SEND_REQ_QUIC, /* one whole file on a QUIC stream */
 } AsSendReqKind;
 
 typedef struct _AsSendChunked AsSendChunked;
@@ -658,6 +694,26 @@ struct _AsSendJob {
 	guint backoff_id;
 	guint tick_id;
 	guint64 free_bytes; /* from /health; G_MAXUINT64 when unknown */
+	gchar *token;	    /* owned, nullable: for QUIC upload lines */
+
+	/*
+	 * QUIC (see as-quic-sender.h). A quic:// destination sends everything over it, with no
+	 * HTTP side (client is NULL). Otherwise /health tells whether the receiver offers QUIC:
+	 * then files below the chunk size go over it, larger ones stay on HTTP chunks, which can
+	 * resume where they stopped; and when QUIC does not connect or breaks down, Protocol auto
+	 * goes on over HTTP and says why in the transfer's Protocol ("http (QUIC fallback: ...)").
+	 */
+#if HAVE_QUIC
+	AsQuicSender *quic; /* owned, nullable */
+#endif
+	gboolean quic_only;
+	gchar *quic_host; /* quic:// */
+	guint16 quic_port;
+	/* NAME.local and @instance: looked up with Avahi at every connect, client NULL before */
+	gboolean mdns;
+	gchar *mdns_pin;	/* the certificate SHA-256 the announcement carried */
+	guint16 mdns_quic_port; /* and its QUIC port, when /health gives none */
+	GQueue requeued;	/* (element-type AsSendFile): back from QUIC, to go over HTTP */
 };
 
 G_DEFINE_TYPE(AsSendJob, as_send_job, G_TYPE_OBJECT)
@@ -669,6 +725,7 @@ static void as_send_job_pump(AsSendJob *self);
 static void as_send_job_fail(AsSendJob *self, const gchar *reason);
 static void as_send_job_connect(AsSendJob *self);
 static void as_send_chunked_maybe_complete(AsSendChunked *c);
+static void as_send_job_connected(AsSendJob *self);
 
 static void
 as_send_chunk_buf_free(AsSendChunkBuf *buf)
@@ -1001,6 +1058,10 @@ static guint64
 as_send_job_bytes_done(AsSendJob *self)
 {
 	guint64 total = self->bytes_base + (guint64)MAX(self->bytes_in_flight, 0);
+#if HAVE_QUIC
+	if (self->quic != NULL)
+		total += as_quic_sender_get_bytes_in_flight(self->quic);
+#endif
 	for (guint i = 0; i < self->chunked->len; i++) {
 		AsSendChunked *c = g_ptr_array_index(self->chunked, i);
 		total += c->bytes_acked;
@@ -1061,7 +1122,7 @@ as_send_job_req_landed(AsSendJob *self, AsSendReq *req)
 	req->sent = 0;
 	self->n_in_flight--;
 	if (req->kind == AS_SEND_REQ_SINGLE || req->kind == AS_SEND_REQ_BATCH ||
-	    req->kind == AS_SEND_REQ_CHUNK)
+	    req->kind == AS_SEND_REQ_CHUNK || req->kind == AS_SEND_REQ_QUIC)
 		self->n_data_in_flight--;
 }
 
@@ -1286,6 +1347,7 @@ as_send_job_finish(AsSendJob *self,
 	as_send_job_clear_queue(&self->ready_data);
 	g_clear_pointer(&self->iter, as_send_state_file_iter_free);
 	g_clear_pointer(&self->lookahead, as_send_file_free);
+	g_queue_clear_full(&self->requeued, (GDestroyNotify)as_send_file_free);
 	g_ptr_array_set_size(self->accum, 0);
 	if (!as_send_state_delete(self->state, &error_local))
 		g_warning("cannot remove the resume state of %s: %s", self->id,
@@ -1303,7 +1365,12 @@ as_send_job_finish(AsSendJob *self,
 		as_engine_send_failed(self->engine, self->transfer, reason, write_history);
 		break;
 	}
-	as_peer_client_abort(self->client);
+	if (self->client != NULL)
+		as_peer_client_abort(self->client);
+#if HAVE_QUIC
+	if (self->quic != NULL)
+		as_quic_sender_close(self->quic);
+#endif
 	g_signal_emit(self, signals[SIGNAL_FINISHED], 0);
 }
 
@@ -1325,9 +1392,9 @@ as_send_job_maybe_finish(AsSendJob *self)
 	g_autofree gchar *reason = NULL;
 
 	if (self->phase != AS_SEND_JOB_PHASE_RUN || !self->iter_done || self->lookahead != NULL ||
-	    self->accum->len > 0 || self->preparing > 0 || self->n_in_flight > 0 ||
-	    self->chunked->len > 0 || !g_queue_is_empty(&self->ready_data) ||
-	    !g_queue_is_empty(&self->ready_control))
+	    !g_queue_is_empty(&self->requeued) || self->accum->len > 0 || self->preparing > 0 ||
+	    self->n_in_flight > 0 || self->chunked->len > 0 ||
+	    !g_queue_is_empty(&self->ready_data) || !g_queue_is_empty(&self->ready_control))
 		return;
 	if (self->files_failed == 0) {
 		as_send_job_finish(self, AS_TRANSFER_STATE_COMPLETED, NULL, FALSE);
@@ -1524,6 +1591,116 @@ as_send_job_batch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	as_send_job_pump(self);
 }
+
+#if HAVE_QUIC
+/* the receiver for messages: host:port of HTTP, or of QUIC for quic:// */
+static const gchar *
+as_send_job_peer_name(AsSendJob *self)
+{
+	if (self->client != NULL)
+		return as_peer_client_get_host_port(self->client);
+	if (self->quic != NULL)
+		return as_quic_sender_get_host_port(self->quic);
+	return as_transfer_get_peer(self->transfer);
+}
+
+/* a file that was to go over QUIC goes over HTTP instead, in its turn */
+static void
+as_send_job_requeue_http(AsSendJob *self, AsSendReq *req)
+{
+	g_queue_push_tail(&self->requeued, g_steal_pointer(&req->file));
+	as_send_req_free(req);
+}
+
+/* from now on HTTP: the transfer says so and why, the files waiting for QUIC go there */
+static void
+as_send_job_quic_fallback(AsSendJob *self, const GError *error)
+{
+	g_autofree gchar *protocol = NULL;
+	GList *l;
+
+	if (self->quic == NULL)
+		return;
+	protocol = g_strdup_printf("http (QUIC fallback: %s: %s)",
+				   as_quic_sender_get_host_port(self->quic), error->message);
+	g_message("%s: QUIC to %s failed (%s); going on over HTTP", self->id,
+		  as_quic_sender_get_host_port(self->quic), error->message);
+	as_transfer_set_protocol(self->transfer, protocol);
+	as_quic_sender_close(self->quic);
+	g_clear_object(&self->quic);
+	l = self->ready_data.head;
+	while (l != NULL) {
+		GList *next = l->next;
+		AsSendReq *req = l->data;
+		if (req->kind == AS_SEND_REQ_QUIC) {
+			g_queue_delete_link(&self->ready_data, l);
+			as_send_job_requeue_http(self, req);
+		}
+		l = next;
+	}
+}
+
+static void
+as_send_job_quic_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsSendReq *req = user_data;
+	g_autoptr(AsSendJob) self = g_object_ref(req->job);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *sha256 =
+		as_quic_sender_upload_finish(AS_QUIC_SENDER(source), res, &error);
+
+	as_send_job_req_landed(self, req);
+	if (self->phase == AS_SEND_JOB_PHASE_DONE) {
+		as_send_req_free(req);
+		return;
+	}
+	/* the job went over to HTTP while this one was under way: it goes again there */
+	if (sha256 == NULL && (gpointer)source != (gpointer)self->quic) {
+		if (self->stopped)
+			as_send_req_free(req);
+		else
+			as_send_job_requeue_http(self, req);
+		as_send_job_pump(self);
+		return;
+	}
+	if (sha256 != NULL) {
+		/* SUCCESS after a HASH line: the receiver computed the same digest */
+		as_send_job_network_ok(self);
+		as_send_job_file_finished(self, req->file, "quic", sha256, NULL, req->started_us,
+					  NULL);
+		as_send_req_free(req);
+	} else if (as_send_job_req_cancelled(self, req, error, &self->ready_data)) {
+		/* paused: the file goes again, from its start */
+	} else if (g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED)) {
+		/* a refused token, or a certificate that no longer checks out: nothing gets in */
+		g_autofree gchar *reason = g_strdup_printf(
+			"%s refused the upload: %s", as_send_job_peer_name(self), error->message);
+		as_send_req_free(req);
+		as_send_job_fail(self, reason);
+	} else if (as_quic_sender_error_is_retryable(error) && self->client != NULL &&
+		   g_strcmp0(self->opts.protocol, "auto") == 0) {
+		/* QUIC broke down under way: auto goes on over HTTP, as when it never connected */
+		as_send_job_quic_fallback(self, error);
+		as_send_job_requeue_http(self, req);
+	} else if (as_quic_sender_error_is_retryable(error)) {
+		guint epoch = req->epoch;
+		g_clear_object(&req->job);
+		g_queue_push_head(&self->ready_data, req);
+		as_send_job_network_trouble(self, error, epoch);
+	} else {
+		as_send_job_file_finished(self, req->file, "quic", NULL, NULL, req->started_us,
+					  error->message);
+		as_send_req_free(req);
+	}
+	as_send_job_pump(self);
+}
+
+static void
+as_send_job_quic_progress_cb(gpointer user_data)
+{
+	as_send_job_progress(AS_SEND_JOB(user_data), FALSE);
+}
+#endif
 
 static void
 as_send_chunked_mark_acked(AsSendChunked *c, guint32 index)
@@ -2138,11 +2315,18 @@ typedef enum {
 	AS_SEND_KIND_BATCH,
 	AS_SEND_KIND_SINGLE,
 	AS_SEND_KIND_CHUNKED,
+	AS_SEND_KIND_QUIC,
 } AsSendKind;
 
 static AsSendKind
 as_send_job_classify(AsSendJob *self, const AsSendFile *file)
 {
+#if HAVE_QUIC
+	/* whole files over QUIC, except those HTTP chunks can resume when HTTP is there */
+	if (self->quic != NULL &&
+	    (self->quic_only || (file->task_id == NULL && file->size < self->opts.chunk_size)))
+		return AS_SEND_KIND_QUIC;
+#endif
 	if (file->task_id != NULL)
 		return AS_SEND_KIND_CHUNKED;
 	if (file->size <= AS_SEND_JOB_BATCH_FILE_MAX && as_peer_batch_name_is_safe(file->name))
@@ -2162,6 +2346,8 @@ as_send_job_fill(AsSendJob *self)
 		g_autoptr(GError) error = NULL;
 		AsSendFile *file;
 
+		if (self->lookahead == NULL && !g_queue_is_empty(&self->requeued))
+			self->lookahead = g_queue_pop_head(&self->requeued);
 		if (self->lookahead == NULL && !self->iter_done) {
 			if (!as_send_state_file_iter_next(self->iter, &self->lookahead, &error)) {
 				as_send_job_fail(self, error->message);
@@ -2194,6 +2380,20 @@ as_send_job_fill(AsSendJob *self)
 			as_send_job_set_current(self, file->name);
 			self->lookahead = NULL;
 			break;
+		case AS_SEND_KIND_QUIC: {
+			AsSendReq *req;
+			/* the uploads read their files themselves: only keep the queue short */
+			if (g_queue_get_length(&self->ready_data) >= self->opts.parallel) {
+				blocked = TRUE;
+				break;
+			}
+			as_send_job_set_current(self, file->name);
+			req = as_send_req_new(AS_SEND_REQ_QUIC);
+			req->file = g_steal_pointer(&self->lookahead);
+			req->started_us = g_get_real_time();
+			g_queue_push_tail(&self->ready_data, req);
+			break;
+		}
 		case AS_SEND_KIND_CHUNKED:
 			/* one file is read at a time, so the disk reads stay sequential */
 			if (self->reading != NULL) {
@@ -2288,6 +2488,21 @@ as_send_job_dispatch(AsSendJob *self, AsSendReq *req)
 					      c->total_chunks, c->verify ? c->sha256 : NULL,
 					      self->cancellable, as_send_job_complete_cb, req);
 		break;
+#if HAVE_QUIC
+	case AS_SEND_REQ_QUIC:
+		/* queued before the job went over to HTTP */
+		if (self->quic == NULL) {
+			self->n_in_flight--;
+			as_send_job_requeue_http(self, req);
+			break;
+		}
+		self->n_data_in_flight++;
+		as_send_job_set_current(self, req->file->name);
+		as_quic_sender_upload_async(self->quic, req->file->source, req->file->name,
+					    req->file->size, req->file->mtime_us, self->opts.verify,
+					    self->cancellable, as_send_job_quic_cb, req);
+		break;
+#endif
 	default:
 		g_assert_not_reached();
 	}
@@ -2304,8 +2519,8 @@ as_send_job_update_state(AsSendJob *self)
 		state = AS_TRANSFER_STATE_PAUSED;
 	else if (self->phase != AS_SEND_JOB_PHASE_RUN)
 		state = AS_TRANSFER_STATE_CONNECTING;
-	else if (self->iter_done && self->lookahead == NULL && self->accum->len == 0 &&
-		 self->preparing == 0 && self->n_data_in_flight == 0 &&
+	else if (self->iter_done && self->lookahead == NULL && g_queue_is_empty(&self->requeued) &&
+		 self->accum->len == 0 && self->preparing == 0 && self->n_data_in_flight == 0 &&
 		 g_queue_is_empty(&self->ready_data) && self->reading == NULL &&
 		 self->chunked->len > 0)
 		/* only the receivers' hash checks are left */
@@ -2561,6 +2776,154 @@ as_send_job_walk(AsSendJob *self)
 	g_task_run_in_thread(task, as_send_walk_thread);
 }
 
+#if HAVE_QUIC
+static void
+as_send_job_quic_connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(AsSendJob) self = AS_SEND_JOB(user_data);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *peer = NULL;
+
+	if (!as_quic_sender_connect_finish(AS_QUIC_SENDER(source), res, &error)) {
+		if (self->phase != AS_SEND_JOB_PHASE_CONNECT || self->stopped ||
+		    (gpointer)source != (gpointer)self->quic)
+			return;
+		peer = g_strdup(as_quic_sender_get_host_port(self->quic));
+		g_clear_object(&self->quic);
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+			if (self->cancelling)
+				as_send_job_finish(self, AS_TRANSFER_STATE_CANCELLED, NULL, FALSE);
+			else
+				as_send_job_connect(self);
+			return;
+		}
+		/* auto: on over HTTP, saying why; never after a certificate check failed */
+		if (!self->quic_only && g_strcmp0(self->opts.protocol, "auto") == 0 &&
+		    as_quic_sender_error_allows_fallback(error)) {
+			g_autofree gchar *protocol = g_strdup_printf("http (QUIC fallback: %s: %s)",
+								     peer, error->message);
+			g_message("%s: QUIC to %s failed (%s); sending over HTTP", self->id, peer,
+				  error->message);
+			as_transfer_set_protocol(self->transfer, protocol);
+			as_send_job_connected(self);
+			return;
+		}
+		if (self->resumed && as_quic_sender_error_allows_fallback(error)) {
+			as_send_job_network_trouble(self, error, self->epoch);
+			return;
+		}
+		if (g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED)) {
+			as_send_job_fail(self, error->message);
+		} else {
+			g_autofree gchar *reason = g_strdup_printf(
+				"cannot reach %s over QUIC: %s%s", peer, error->message,
+				self->quic_only ? ""
+						: " (Protocol is quic: no fallback to HTTP; use "
+						  "--protocol auto to allow it)");
+			as_send_job_fail(self, reason);
+		}
+		return;
+	}
+	if (self->phase != AS_SEND_JOB_PHASE_CONNECT || self->stopped)
+		return;
+	as_send_job_network_ok(self);
+	as_transfer_set_protocol(self->transfer, "quic");
+	g_info("%s: sending to %s over QUIC, certificate SHA-256 %s", self->id,
+	       as_quic_sender_get_host_port(self->quic),
+	       as_quic_sender_get_peer_fingerprint(self->quic));
+	as_send_job_connected(self);
+}
+
+/* one QUIC connection for the job, its receiver's identity checked as the options say */
+static void
+as_send_job_quic_connect(AsSendJob *self,
+			 const gchar *host,
+			 guint16 port,
+			 const gchar *announced_sha256)
+{
+	g_autofree gchar *known_peers = g_build_filename(
+		as_engine_get_config(self->engine)->state_dir, AS_KNOWN_PEERS_FILENAME, NULL);
+
+	g_clear_object(&self->quic);
+	self->quic = as_quic_sender_new(host, port, self->token);
+	as_quic_sender_set_limiters(self->quic, self->limiter, self->global_limiter);
+	as_quic_sender_set_progress_func(self->quic, as_send_job_quic_progress_cb, self);
+	if (self->opts.pin != NULL)
+		as_quic_sender_set_pin(self->quic, self->opts.pin);
+	else if (self->mdns_pin != NULL)
+		as_quic_sender_set_pin(self->quic, self->mdns_pin);
+	as_quic_sender_set_insecure(self->quic, self->opts.insecure);
+	as_quic_sender_set_expected_fingerprint(self->quic, announced_sha256);
+	as_quic_sender_set_known_peers(self->quic, known_peers);
+	as_quic_sender_connect_async(self->quic, self->cancellable, as_send_job_quic_connected_cb,
+				     g_object_ref(self));
+}
+
+/* "10.0.0.5:7788" -> "10.0.0.5", "[::1]:7788" -> "::1" */
+static gchar *
+as_send_job_host_of(const gchar *host_port)
+{
+	const gchar *colon = strrchr(host_port, ':');
+
+	if (host_port[0] == '[' && colon != NULL && colon > host_port + 1 && colon[-1] == ']')
+		return g_strndup(host_port + 1, (gsize)(colon - host_port - 2));
+	if (colon == NULL)
+		return g_strdup(host_port);
+	return g_strndup(host_port, (gsize)(colon - host_port));
+}
+#endif
+
+/*
+ * Which protocol, from the receiver's /health: QUIC when it offers it (and this build has it)
+ * unless Protocol is http. Returns TRUE when it took over (a QUIC connection is under way, or
+ * the transfer failed), FALSE to go on over HTTP.
+ */
+static gboolean
+as_send_job_negotiate(AsSendJob *self, JsonObject *health)
+{
+	JsonArray *protocols = as_send_json_array(health, "protocols");
+	gint64 quic_port = as_send_json_int(json_object_get_member(health, "quic_port"), 0);
+	gboolean offers_quic = FALSE;
+
+	if (g_strcmp0(self->opts.protocol, "http") == 0)
+		return FALSE;
+	for (guint i = 0; protocols != NULL && i < json_array_get_length(protocols); i++) {
+		JsonNode *node = json_array_get_element(protocols, i);
+		if (JSON_NODE_HOLDS_VALUE(node) &&
+		    json_node_get_value_type(node) == G_TYPE_STRING &&
+		    g_strcmp0(json_node_get_string(node), "quic") == 0)
+			offers_quic = TRUE;
+	}
+	/* an mDNS announcement says it too */
+	if (quic_port <= 0 && self->mdns_quic_port > 0) {
+		quic_port = self->mdns_quic_port;
+		offers_quic = TRUE;
+	}
+#if HAVE_QUIC
+	if (offers_quic && quic_port > 0 && quic_port <= G_MAXUINT16) {
+		g_autofree gchar *host =
+			as_send_job_host_of(as_peer_client_get_host_port(self->client));
+		as_send_job_quic_connect(self, host, (guint16)quic_port,
+					 as_send_json_string(health, "cert_sha256"));
+		return TRUE;
+	}
+#endif
+	if (g_strcmp0(self->opts.protocol, "quic") == 0) {
+		g_autofree gchar *reason = g_strdup_printf(
+#if HAVE_QUIC
+			"receiver %s does not offer QUIC (it may run with --http-only); send "
+			"with --protocol auto or http",
+#else
+			"this aerosyncd was built without QUIC, so it cannot send to %s over it; "
+			"send with --protocol auto or http",
+#endif
+			as_peer_client_get_host_port(self->client));
+		as_send_job_fail(self, reason);
+		return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 as_send_job_health_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -2596,14 +2959,75 @@ as_send_job_health_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		if (free_bytes > 0)
 			self->free_bytes = (guint64)free_bytes;
 	}
-	/* auto: HTTP is what this build sends with, whatever else the receiver offers */
+	if (as_send_job_negotiate(self, obj))
+		return;
 	g_info("%s: sending to %s over HTTP", self->id, as_peer_client_get_host_port(self->client));
+	as_send_job_connected(self);
+}
+
+/* the receiver is reached, over whatever protocol: list the files if not done yet, send */
+static void
+as_send_job_connected(AsSendJob *self)
+{
 	if (!as_send_state_get_files_complete(self->state)) {
 		as_send_job_walk(self);
 		return;
 	}
 	as_send_job_run(self);
 }
+
+#if HAVE_MDNS
+static void
+as_send_job_mdns_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(AsSendJob) self = AS_SEND_JOB(user_data);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(AsMdnsPeer) peer = as_mdns_resolve_finish(res, &error);
+	g_autofree gchar *destination = NULL;
+	g_autofree gchar *base_url = NULL;
+	g_autofree gchar *host_port = NULL;
+
+	if (self->phase != AS_SEND_JOB_PHASE_CONNECT || self->stopped)
+		return;
+	if (peer == NULL) {
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+			if (self->cancelling)
+				as_send_job_finish(self, AS_TRANSFER_STATE_CANCELLED, NULL, FALSE);
+			else
+				as_send_job_connect(self);
+			return;
+		}
+		/* a resumed transfer waits for its receiver to be announced again */
+		if (self->resumed && g_error_matches(error, AS_ERROR, AS_ERROR_NOT_FOUND)) {
+			g_autoptr(GError) trouble = g_error_new_literal(
+				G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND, error->message);
+			as_send_job_network_trouble(self, trouble, self->epoch);
+			return;
+		}
+		as_send_job_fail(self, error->message);
+		return;
+	}
+	destination = as_mdns_peer_dup_destination(peer);
+	if (!as_peer_client_parse_destination(destination, "http", &base_url, &host_port, &error)) {
+		g_autofree gchar *reason = g_strdup_printf(
+			"%s was announced with an unusable address: %s",
+			as_transfer_get_destination(self->transfer), error->message);
+		as_send_job_fail(self, reason);
+		return;
+	}
+	g_info("%s: %s is %s%s%s", self->id, as_transfer_get_destination(self->transfer), host_port,
+	       peer->fp != NULL ? ", certificate SHA-256 " : "", peer->fp != NULL ? peer->fp : "");
+	g_free(self->mdns_pin);
+	self->mdns_pin = g_strdup(peer->fp);
+	self->mdns_quic_port = peer->quic;
+	g_clear_object(&self->client);
+	self->client = as_peer_client_new(base_url, host_port, self->token, self->opts.tag,
+					  self->opts.parallel + 1);
+	as_peer_client_set_limiters(self->client, self->limiter, self->global_limiter);
+	as_peer_client_health_async(self->client, self->cancellable, as_send_job_health_cb,
+				    g_object_ref(self));
+}
+#endif
 
 static void
 as_send_job_connect(AsSendJob *self)
@@ -2613,6 +3037,20 @@ as_send_job_connect(AsSendJob *self)
 		self->connect_wanted = TRUE;
 		return;
 	}
+#if HAVE_QUIC
+	if (self->quic_only) {
+		as_send_job_quic_connect(self, self->quic_host, self->quic_port, NULL);
+		return;
+	}
+#endif
+#if HAVE_MDNS
+	if (self->mdns) {
+		as_mdns_resolve_async(as_transfer_get_destination(self->transfer),
+				      AS_SEND_JOB_MDNS_TIMEOUT_MS, self->cancellable,
+				      as_send_job_mdns_cb, g_object_ref(self));
+		return;
+	}
+#endif
 	as_peer_client_health_async(self->client, self->cancellable, as_send_job_health_cb,
 				    g_object_ref(self));
 }
@@ -2796,6 +3234,106 @@ as_send_job_display_name(const gchar *const *paths, const gchar *fallback)
 }
 
 /**
+ * as_send_job_parse_destination:
+ * @destination: `host[:port]`, `http://host:port`, `quic://host[:port]`, `NAME.local` or
+ *   `@instance`
+ * @protocol: (nullable): the Protocol option
+ * @base_url: (out) (optional) (transfer full): the HTTP side, %NULL for quic:// and mDNS
+ * @host_port: (out) (optional) (transfer full): the receiver for messages
+ * @quic_host: (out) (optional) (transfer full): the host of a quic:// destination, or %NULL
+ * @quic_port: (out) (optional): its port
+ * @mdns: (out) (optional): set for NAME.local and @instance, looked up when connecting
+ * @error: (nullable): optional return location for an error
+ *
+ * Returns: %TRUE when this build can send to @destination with @protocol
+ **/
+gboolean
+as_send_job_parse_destination(const gchar *destination,
+			      const gchar *protocol,
+			      gchar **base_url,
+			      gchar **host_port,
+			      gchar **quic_host,
+			      guint16 *quic_port,
+			      gboolean *mdns,
+			      GError **error)
+{
+	g_autofree gchar *url = NULL;
+	g_autofree gchar *hp = NULL;
+
+	g_return_val_if_fail(destination != NULL, FALSE);
+
+	if (base_url != NULL)
+		*base_url = NULL;
+	if (host_port != NULL)
+		*host_port = NULL;
+	if (quic_host != NULL)
+		*quic_host = NULL;
+	if (quic_port != NULL)
+		*quic_port = 0;
+	if (mdns != NULL)
+		*mdns = FALSE;
+	if (g_ascii_strncasecmp(destination, "quic://", 7) == 0) {
+#if HAVE_QUIC
+		g_autofree gchar *host = NULL;
+		guint16 port = 0;
+		if (protocol != NULL && g_strcmp0(protocol, "auto") != 0 &&
+		    g_strcmp0(protocol, "quic") != 0) {
+			g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+				    "%s goes over QUIC: drop --protocol %s or use HOST[:PORT]",
+				    destination, protocol);
+			return FALSE;
+		}
+		if (!as_quic_sender_parse_destination(destination, &host, &port, error))
+			return FALSE;
+		if (host_port != NULL)
+			*host_port = as_known_peers_make_key(host, port);
+		if (quic_port != NULL)
+			*quic_port = port;
+		if (quic_host != NULL)
+			*quic_host = g_steal_pointer(&host);
+		return TRUE;
+#else
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
+				    "this aerosyncd was built without QUIC: send to HOST[:PORT]");
+		return FALSE;
+#endif
+	}
+#if HAVE_MDNS
+	if (as_mdns_target_is_mdns(destination)) {
+		g_autofree gchar *unused_url = NULL;
+		g_autofree gchar *unused_hp = NULL;
+		/* the protocol is checked as for any other host */
+		if (!as_peer_client_parse_destination(
+			    "localhost", g_strcmp0(protocol, "quic") == 0 ? "auto" : protocol,
+			    &unused_url, &unused_hp, error))
+			return FALSE;
+		if (host_port != NULL)
+			*host_port = g_strdup(destination);
+		if (mdns != NULL)
+			*mdns = TRUE;
+		return TRUE;
+	}
+#endif
+	/* Protocol quic also starts with GET /health, which gives the QUIC port */
+	if (g_strcmp0(protocol, "quic") == 0) {
+#if HAVE_QUIC
+		protocol = "auto";
+#else
+		g_set_error_literal(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
+				    "this aerosyncd was built without QUIC");
+		return FALSE;
+#endif
+	}
+	if (!as_peer_client_parse_destination(destination, protocol, &url, &hp, error))
+		return FALSE;
+	if (base_url != NULL)
+		*base_url = g_steal_pointer(&url);
+	if (host_port != NULL)
+		*host_port = g_steal_pointer(&hp);
+	return TRUE;
+}
+
+/**
  * as_send_job_new:
  * @engine: the engine the transfer is registered with
  * @state: the transfer's resume record, new or loaded; its options are the Send() options
@@ -2825,15 +3363,19 @@ as_send_job_new(AsEngine *engine,
 	g_autoptr(AsSendJob) self = g_object_new(AS_TYPE_SEND_JOB, NULL);
 	g_autofree gchar *base_url = NULL;
 	g_autofree gchar *host_port = NULL;
+	const gchar *destination;
 
 	g_return_val_if_fail(AS_IS_ENGINE(engine), NULL);
 	g_return_val_if_fail(AS_IS_SEND_STATE(state), NULL);
 
+	destination = as_send_state_get_destination(state);
 	if (!as_send_options_parse(&self->opts, as_send_state_get_options(state), error))
 		return NULL;
-	if (!as_peer_client_parse_destination(as_send_state_get_destination(state),
-					      self->opts.protocol, &base_url, &host_port, error))
+	if (!as_send_job_parse_destination(destination, self->opts.protocol, &base_url, &host_port,
+					   &self->quic_host, &self->quic_port, &self->mdns, error))
 		return NULL;
+	self->quic_only = self->quic_host != NULL;
+	self->token = g_strdup(token);
 	self->engine = g_object_ref(engine);
 	self->state = g_object_ref(state);
 	self->id = g_strdup(as_send_state_get_transfer_id(state));
@@ -2845,13 +3387,15 @@ as_send_job_new(AsEngine *engine,
 	self->limiter = as_rate_limiter_new(self->opts.rate_limit, 0);
 	self->global_limiter = global_limiter != NULL ? g_object_ref(global_limiter) : NULL;
 	/* one connection more than requests, so a status or complete never waits for one */
-	self->client = as_peer_client_new(base_url, host_port, token, self->opts.tag,
-					  self->opts.parallel + 1);
-	as_peer_client_set_limiters(self->client, self->limiter, self->global_limiter);
+	if (base_url != NULL) {
+		self->client = as_peer_client_new(base_url, host_port, token, self->opts.tag,
+						  self->opts.parallel + 1);
+		as_peer_client_set_limiters(self->client, self->limiter, self->global_limiter);
+	}
 
-	self->transfer = g_object_ref(as_engine_send_begin(engine, self->id,
-							   as_send_state_get_destination(state),
-							   host_port, "http", self->display_name));
+	self->transfer = g_object_ref(as_engine_send_begin(engine, self->id, destination, host_port,
+							   self->quic_only ? "quic" : "http",
+							   self->display_name));
 	as_transfer_set_rate_limit(self->transfer, self->opts.rate_limit);
 	as_transfer_set_control(self->transfer, &as_send_job_control, self);
 	return g_steal_pointer(&self);
@@ -2868,6 +3412,10 @@ as_send_job_dispose(GObject *object)
 		while (self->chunked->len > 0)
 			as_send_job_drop_chunked(self, g_ptr_array_index(self->chunked, 0));
 	}
+#if HAVE_QUIC
+	if (self->quic != NULL)
+		as_quic_sender_close(self->quic);
+#endif
 	/* the transfer lingers on the bus after us: it must not call into a gone job */
 	if (self->transfer != NULL)
 		as_transfer_set_control(self->transfer, NULL, NULL);
@@ -2881,6 +3429,7 @@ as_send_job_finalize(GObject *object)
 
 	as_send_job_clear_queue(&self->ready_control);
 	as_send_job_clear_queue(&self->ready_data);
+	g_queue_clear_full(&self->requeued, (GDestroyNotify)as_send_file_free);
 	g_clear_pointer(&self->iter, as_send_state_file_iter_free);
 	as_send_file_free(self->lookahead);
 	g_ptr_array_unref(self->accum);
@@ -2892,11 +3441,19 @@ as_send_job_finalize(GObject *object)
 	g_clear_object(&self->limiter);
 	g_clear_object(&self->global_limiter);
 	g_clear_object(&self->walker);
+#if HAVE_QUIC
+	g_clear_object(&self->quic);
+#endif
 	g_clear_object(&self->cancellable);
 	g_clear_object(&self->walk_cancellable);
 	if (self->budget != NULL)
 		as_send_budget_unref(self->budget);
 	as_send_options_clear(&self->opts);
+	if (self->token != NULL)
+		memset(self->token, 0, strlen(self->token));
+	g_free(self->token);
+	g_free(self->quic_host);
+	g_free(self->mdns_pin);
 	g_free(self->id);
 	g_free(self->display_name);
 	g_free(self->current_name);
@@ -2926,4 +3483,5 @@ as_send_job_init(AsSendJob *self)
 	self->free_bytes = G_MAXUINT64;
 	g_queue_init(&self->ready_control);
 	g_queue_init(&self->ready_data);
+	g_queue_init(&self->requeued);
 }

@@ -19,8 +19,8 @@ G_BEGIN_DECLS
 #define AS_SEND_KEY_VERIFY     "Verify"	   /* b */
 #define AS_SEND_KEY_PREFLIGHT  "Preflight" /* b */
 #define AS_SEND_KEY_TAG	       "Tag"	   /* s */
-#define AS_SEND_KEY_PIN	       "Pin"	   /* s, https only */
-#define AS_SEND_KEY_INSECURE   "Insecure"  /* b, https only */
+#define AS_SEND_KEY_PIN	       "Pin"	   /* s, SHA-256 of the certificate (QUIC) */
+#define AS_SEND_KEY_INSECURE   "Insecure"  /* b, accept any certificate (QUIC) */
 /* kept in the resume record only: the paths, to walk them again after a crash */
 #define AS_SEND_KEY_PATHS "Paths" /* as */
 
@@ -73,6 +73,8 @@ typedef struct {
 	gboolean verify;
 	gboolean preflight;
 	gchar *tag;
+	gchar *pin; /* lower-case hex, no colons */
+	gboolean insecure;
 	GStrv paths; /* only in the resume record */
 } AsSendOptions;
 
@@ -80,6 +82,15 @@ gboolean as_send_options_parse(AsSendOptions *self, GVariant *options, GError **
 GVariant *as_send_options_to_variant(const AsSendOptions *self);
 gchar *as_send_options_load_token(const AsSendOptions *self, GError **error);
 void as_send_options_clear(AsSendOptions *self);
+
+gboolean as_send_job_parse_destination(const gchar *destination,
+				       const gchar *protocol,
+				       gchar **base_url,
+				       gchar **host_port,
+				       gchar **quic_host,
+				       guint16 *quic_port,
+				       gboolean *mdns,
+				       GError **error);
 
 #define AS_TYPE_SEND_JOB (as_send_job_get_type())
 G_DECLARE_FINAL_TYPE(AsSendJob, as_send_job, AS, SEND_JOB, GObject)

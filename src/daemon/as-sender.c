@@ -173,14 +173,15 @@ as_sender_new_id(void)
  * as_sender_send_async:
  * @self: a #AsSender
  * @paths: absolute paths of files and, with Recursive, directories
- * @destination: `host[:port]` or `http://host:port`
+ * @destination: `host[:port]`, `http://host:port`, `quic://host[:port]`, `NAME.local` or
+ *   `@instance`
  * @options: (nullable): the `a{sv}` options of Manager1.Send()
  * @cancellable: (nullable): a #GCancellable
  * @callback: called once the send is queued or refused
  * @user_data: data for @callback
  *
  * Queues a send. Mistakes in the arguments (a missing file, a directory without Recursive, a bad
- * destination, https:// or quic://) fail here; everything after is reported on the transfer.
+ * destination, https://) fail here; everything after is reported on the transfer.
  * The sources are checked and the resume record written in a worker thread.
  **/
 void
@@ -225,8 +226,8 @@ as_sender_send_async(AsSender *self,
 			return;
 		}
 	}
-	if (!as_peer_client_parse_destination(destination, data->opts.protocol, &base_url,
-					      &host_port, &error)) {
+	if (!as_send_job_parse_destination(destination, data->opts.protocol, &base_url, &host_port,
+					   NULL, NULL, NULL, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}

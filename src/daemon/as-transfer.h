@@ -35,6 +35,7 @@ AsTransfer *as_transfer_new(const gchar *id,
 const gchar *as_transfer_get_id(AsTransfer *self);
 const gchar *as_transfer_get_direction(AsTransfer *self);
 const gchar *as_transfer_get_protocol(AsTransfer *self);
+void as_transfer_set_protocol(AsTransfer *self, const gchar *protocol);
 const gchar *as_transfer_get_filename(AsTransfer *self);
 void as_transfer_set_filename(AsTransfer *self, const gchar *filename);
 const gchar *as_transfer_get_peer(AsTransfer *self);

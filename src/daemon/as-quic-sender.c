@@ -1,0 +1,829 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "AsQuicSender"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "as-error.h"
+#include "as-known-peers.h"
+#include "as-quic-client.h"
+#include "as-quic-framing.h"
+#include "as-quic-sender.h"
+#include "as-sha256.h"
+
+/* -------- a file as the body of one upload, paced by the rate limiters -------- */
+
+#define AS_TYPE_QUIC_FILE_STREAM (as_quic_file_stream_get_type())
+G_DECLARE_FINAL_TYPE(AsQuicFileStream, as_quic_file_stream, AS, QUIC_FILE_STREAM, GInputStream)
+
+/* read in GIO's worker threads, one read at a time: the fields need no lock */
+struct _AsQuicFileStream {
+	GInputStream parent_instance;
+	int fd; /* owned */
+	guint64 size;
+	guint64 pos;
+	AsRateLimiter *limiter_a; /* owned ref, nullable */
+	AsRateLimiter *limiter_b; /* owned ref, nullable */
+	gint stop;		  /* atomic: the upload ended, a waiting read gives up */
+};
+
+G_DEFINE_TYPE(AsQuicFileStream, as_quic_file_stream, G_TYPE_INPUT_STREAM)
+
+static gboolean
+as_quic_file_stream_limited(AsQuicFileStream *self)
+{
+	return (self->limiter_a != NULL && as_rate_limiter_get_rate(self->limiter_a) > 0) ||
+	       (self->limiter_b != NULL && as_rate_limiter_get_rate(self->limiter_b) > 0);
+}
+
+static gssize
+as_quic_file_stream_read(
+	GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable, GError **error)
+{
+	AsQuicFileStream *self = AS_QUIC_FILE_STREAM(stream);
+	gsize done = 0;
+
+	count = (gsize)MIN((guint64)count, self->size - self->pos);
+	if (count == 0)
+		return 0;
+	if (as_quic_file_stream_limited(self)) {
+		gint64 delay;
+		count = MIN(count, (gsize)AS_QUIC_SENDER_LIMITED_READ_SIZE);
+		delay = as_rate_limiter_reserve_pair(self->limiter_a, self->limiter_b, count,
+						     g_get_monotonic_time());
+		while (delay > 0) {
+			if (g_atomic_int_get(&self->stop) ||
+			    g_cancellable_set_error_if_cancelled(cancellable, error)) {
+				if (error != NULL && *error == NULL)
+					g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+							    "the upload was stopped");
+				return -1;
+			}
+			g_usleep((gulong)MIN(delay, (gint64)AS_QUIC_SENDER_RATE_RECHECK_MS * 1000));
+			delay = as_rate_limiter_get_delay_pair(self->limiter_a, self->limiter_b,
+							       g_get_monotonic_time());
+		}
+	}
+	while (done < count) {
+		gssize n = pread(self->fd, (guint8 *)buffer + done, count - done,
+				 (off_t)(self->pos + done));
+		if (n < 0) {
+			int errsv = errno;
+			if (errsv == EINTR)
+				continue;
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv), "%s",
+				    g_strerror(errsv));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		done += (gsize)n;
+	}
+	self->pos += done;
+	return (gssize)done;
+}
+
+static void
+as_quic_file_stream_finalize(GObject *object)
+{
+	AsQuicFileStream *self = AS_QUIC_FILE_STREAM(object);
+
+	if (self->fd >= 0)
+		g_close(self->fd, NULL);
+	g_clear_object(&self->limiter_a);
+	g_clear_object(&self->limiter_b);
+	G_OBJECT_CLASS(as_quic_file_stream_parent_class)->finalize(object);
+}
+
+static void
+as_quic_file_stream_class_init(AsQuicFileStreamClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = as_quic_file_stream_finalize;
+	G_INPUT_STREAM_CLASS(klass)->read_fn = as_quic_file_stream_read;
+}
+
+static void
+as_quic_file_stream_init(AsQuicFileStream *self)
+{
+	self->fd = -1;
+}
+
+/* -------- the sender -------- */
+
+struct _AsQuicSender {
+	GObject parent_instance;
+	AsQuicClient *client; /* owned */
+	gchar *host;
+	guint16 port;
+	gchar *host_port; /* for messages, and the key in known_peers */
+	gchar *token;
+	gchar *pin;		  /* explicit: known_peers is not consulted */
+	gchar *expected;	  /* what /health or mDNS announced, for a first use */
+	gboolean insecure;	  /* only when asked for */
+	gchar *known_peers;	  /* path, nullable */
+	gchar *known_sha256;	  /* recorded for this peer when connecting began */
+	guint known_line;	  /* its line */
+	AsRateLimiter *limiter_a; /* owned ref, nullable */
+	AsRateLimiter *limiter_b; /* owned ref, nullable */
+	AsQuicSenderProgressFunc progress_func;
+	gpointer progress_data;
+	guint progress_id;
+	gboolean trusted; /* the peer's identity was checked once: later handshakes are pinned */
+	guint n_active;	  /* uploads on the wire */
+	guint64 active_bytes;
+	guint64 acked_base; /* body_bytes_sent of the client that belongs to ended uploads */
+};
+
+G_DEFINE_TYPE(AsQuicSender, as_quic_sender, G_TYPE_OBJECT)
+
+/**
+ * as_quic_sender_parse_destination:
+ * @destination: `quic://host[:port]`, `quic://[v6]:port`
+ * @host: (out) (transfer full): the host, IPv6 without brackets
+ * @port: (out): the port, %AS_QUIC_SENDER_DEFAULT_PORT when none is given
+ * @error: (nullable): optional return location for an error
+ *
+ * Returns: %TRUE on success; %AS_ERROR_INVALID_ARGUMENT for anything else
+ **/
+gboolean
+as_quic_sender_parse_destination(const gchar *destination,
+				 gchar **host,
+				 guint16 *port,
+				 GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	const gchar *uri_host;
+	const gchar *path;
+	gint uri_port;
+
+	g_return_val_if_fail(destination != NULL, FALSE);
+
+	if (g_ascii_strncasecmp(destination, "quic://", 7) == 0)
+		uri = g_uri_parse(destination, G_URI_FLAGS_NONE, NULL);
+	uri_host = uri != NULL ? g_uri_get_host(uri) : NULL;
+	path = uri != NULL ? g_uri_get_path(uri) : NULL;
+	if (uri == NULL || uri_host == NULL || uri_host[0] == '\0' ||
+	    g_uri_get_userinfo(uri) != NULL || g_uri_get_query(uri) != NULL ||
+	    g_uri_get_fragment(uri) != NULL ||
+	    (path != NULL && path[0] != '\0' && g_strcmp0(path, "/") != 0)) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "'%s' is not a QUIC destination: use quic://HOST[:PORT]", destination);
+		return FALSE;
+	}
+	uri_port = g_uri_get_port(uri);
+	if (uri_port == 0 || uri_port > G_MAXUINT16) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "'%s' has no usable port",
+			    destination);
+		return FALSE;
+	}
+	*host = g_strdup(uri_host);
+	*port = uri_port < 0 ? AS_QUIC_SENDER_DEFAULT_PORT : (guint16)uri_port;
+	return TRUE;
+}
+
+/**
+ * as_quic_sender_error_allows_fallback:
+ * @error: an error of as_quic_sender_connect_finish()
+ *
+ * Returns: %TRUE when QUIC cannot reach the receiver (timeout, nothing listening, no common
+ *   ALPN, no address), so HTTP may be tried; never for a certificate that failed its check
+ **/
+gboolean
+as_quic_sender_error_allows_fallback(const GError *error)
+{
+	if (error == NULL || error->domain != G_IO_ERROR)
+		return FALSE;
+	switch (error->code) {
+	case G_IO_ERROR_TIMED_OUT:
+	case G_IO_ERROR_CONNECTION_REFUSED:
+	case G_IO_ERROR_HOST_NOT_FOUND:
+	case G_IO_ERROR_HOST_UNREACHABLE:
+	case G_IO_ERROR_NETWORK_UNREACHABLE:
+	case G_IO_ERROR_NOT_SUPPORTED:
+	case G_IO_ERROR_CONNECTION_CLOSED:
+	case G_IO_ERROR_FAILED:
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+/**
+ * as_quic_sender_error_is_retryable:
+ * @error: an error of as_quic_sender_upload_finish()
+ *
+ * Returns: %TRUE for network trouble (the connection broke or timed out) after which the
+ *   same file may go again; %FALSE for refusals, local errors and cancellation
+ **/
+gboolean
+as_quic_sender_error_is_retryable(const GError *error)
+{
+	if (error == NULL || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return FALSE;
+	return error->domain == G_IO_ERROR || error->domain == G_RESOLVER_ERROR;
+}
+
+static gboolean
+as_quic_sender_progress_cb(gpointer user_data)
+{
+	AsQuicSender *self = AS_QUIC_SENDER(user_data);
+
+	if (self->progress_func != NULL)
+		self->progress_func(self->progress_data);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+as_quic_sender_upload_begins(AsQuicSender *self, guint64 size)
+{
+	if (self->n_active++ == 0) {
+		AsQuicClientStats stats;
+		as_quic_client_get_stats(self->client, &stats);
+		self->acked_base = stats.body_bytes_sent;
+		if (self->progress_id == 0)
+			self->progress_id = g_timeout_add(AS_QUIC_SENDER_PROGRESS_INTERVAL_MS,
+							  as_quic_sender_progress_cb, self);
+	}
+	self->active_bytes += size;
+}
+
+static void
+as_quic_sender_upload_ends(AsQuicSender *self, guint64 size, guint64 wire_bytes)
+{
+	self->active_bytes -= MIN(self->active_bytes, size);
+	self->acked_base += wire_bytes;
+	if (--self->n_active == 0)
+		g_clear_handle_id(&self->progress_id, g_source_remove);
+}
+
+/**
+ * as_quic_sender_get_bytes_in_flight:
+ * @self: a #AsQuicSender
+ *
+ * Returns: body bytes of the uploads under way that the receiver acknowledged, for progress
+ **/
+guint64
+as_quic_sender_get_bytes_in_flight(AsQuicSender *self)
+{
+	AsQuicClientStats stats;
+
+	g_return_val_if_fail(AS_IS_QUIC_SENDER(self), 0);
+	if (self->n_active == 0)
+		return 0;
+	as_quic_client_get_stats(self->client, &stats);
+	if (stats.body_bytes_sent <= self->acked_base)
+		return 0;
+	return MIN(stats.body_bytes_sent - self->acked_base, self->active_bytes);
+}
+
+/* -------- connecting, with the identity checked -------- */
+
+/* the fingerprint the certificate has, out of the client's pin mismatch message */
+static gchar *
+as_quic_sender_find_other_sha256(const gchar *text, const gchar *not_this)
+{
+	for (const gchar *p = text; p != NULL && *p != '\0'; p++) {
+		gsize n = 0;
+		g_autofree gchar *candidate = NULL;
+
+		while (g_ascii_isxdigit(p[n]))
+			n++;
+		if (n != AS_SHA256_HEX_LEN) {
+			p += n > 0 ? n - 1 : 0;
+			continue;
+		}
+		candidate = g_ascii_strdown(p, (gssize)n);
+		if (!as_sha256_hex_equal(candidate, not_this))
+			return g_steal_pointer(&candidate);
+		p += n - 1;
+	}
+	return NULL;
+}
+
+static void
+as_quic_sender_connect_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = G_TASK(user_data);
+	AsQuicSender *self = g_task_get_source_object(task);
+	g_autoptr(GError) error = NULL;
+	const gchar *fp;
+
+	if (!as_quic_client_connect_finish(AS_QUIC_CLIENT(source), res, &error)) {
+		/* a recorded peer that shows another certificate: the loud refusal */
+		if (self->known_sha256 != NULL &&
+		    g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED)) {
+			g_autofree gchar *seen = as_quic_sender_find_other_sha256(
+				error->message, self->known_sha256);
+			g_autofree gchar *message = as_known_peers_changed_message(
+				self->known_peers, self->known_line, self->host_port,
+				self->known_sha256, seen);
+			g_warning("%s", message);
+			g_task_return_new_error(task, AS_ERROR, AS_ERROR_PERMISSION_DENIED, "%s",
+						message);
+			return;
+		}
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	fp = as_quic_client_get_peer_fingerprint(self->client);
+	/* pinned, recorded, or Insecure asked for: nothing to record */
+	if (self->trusted || self->pin != NULL || self->known_sha256 != NULL || self->insecure) {
+		self->trusted = TRUE;
+		g_task_return_boolean(task, TRUE);
+		return;
+	}
+	if (self->known_peers != NULL) {
+		gboolean recorded = FALSE;
+		if (!as_sha256_hex_is_valid(fp)) {
+			as_quic_client_close(self->client);
+			g_task_return_new_error(task, AS_ERROR, AS_ERROR_PERMISSION_DENIED,
+						"%s presented no certificate to check",
+						self->host_port);
+			return;
+		}
+		/* nothing was sent yet: the token only goes out once this has passed */
+		if (!as_known_peers_check(self->known_peers, self->host_port, fp, &recorded,
+					  &error)) {
+			as_quic_client_close(self->client);
+			if (g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED))
+				g_warning("%s", error->message);
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+		if (recorded)
+			g_message(
+				"trusting %s on first use: recorded its certificate SHA-256 %s in "
+				"%s",
+				self->host_port, fp, self->known_peers);
+		/* every later handshake of this sender, after a reconnect too, must match */
+		as_quic_client_set_insecure(self->client, FALSE);
+		as_quic_client_set_pin(self->client, fp);
+	}
+	self->trusted = TRUE;
+	g_task_return_boolean(task, TRUE);
+}
+
+/**
+ * as_quic_sender_connect_async:
+ * @self: a #AsQuicSender
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when connected and the receiver's identity is checked, or not
+ * @user_data: data for @callback
+ *
+ * Connects within the handshake timeout. See as_quic_sender_error_allows_fallback() for the
+ * failures after which HTTP may be tried; %AS_ERROR_PERMISSION_DENIED (pin mismatch, changed
+ * certificate, untrusted certificate) is never one of them.
+ **/
+void
+as_quic_sender_connect_async(AsQuicSender *self,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data)
+{
+	GTask *task;
+
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, as_quic_sender_connect_async);
+	if (!self->trusted) {
+		g_clear_pointer(&self->known_sha256, g_free);
+		self->known_line = 0;
+		if (self->pin != NULL) {
+			as_quic_client_set_pin(self->client, self->pin);
+		} else if (self->insecure) {
+			as_quic_client_set_insecure(self->client, TRUE);
+		} else if (self->known_peers != NULL) {
+			g_autoptr(GError) error = NULL;
+			g_autoptr(AsKnownPeers) peers =
+				as_known_peers_load(self->known_peers, &error);
+			const gchar *known;
+
+			if (peers == NULL) {
+				g_task_return_error(task, g_steal_pointer(&error));
+				g_object_unref(task);
+				return;
+			}
+			known = as_known_peers_lookup(peers, self->host_port, &self->known_line);
+			if (known != NULL) {
+				self->known_sha256 = g_strdup(known);
+				as_quic_client_set_pin(self->client, known);
+			} else if (self->expected != NULL) {
+				/* first use: the certificate must at least be the announced one */
+				as_quic_client_set_pin(self->client, self->expected);
+			} else {
+				/* first use with nothing announced: look, then decide (above) */
+				as_quic_client_set_insecure(self->client, TRUE);
+			}
+		}
+	}
+	as_quic_client_connect_async(self->client, cancellable, as_quic_sender_connect_cb, task);
+}
+
+gboolean
+as_quic_sender_connect_finish(AsQuicSender *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/**
+ * as_quic_sender_get_peer_fingerprint:
+ *
+ * Returns: (nullable): the SHA-256 of the receiver's certificate, once connected
+ **/
+const gchar *
+as_quic_sender_get_peer_fingerprint(AsQuicSender *self)
+{
+	g_return_val_if_fail(AS_IS_QUIC_SENDER(self), NULL);
+	return as_quic_client_get_peer_fingerprint(self->client);
+}
+
+/* -------- uploads -------- */
+
+typedef struct {
+	gchar *source;
+	gchar *name;
+	guint64 size;
+	gint64 mtime_us;
+	gboolean verify;
+	int fd;
+	gchar *sha256;
+	AsQuicFileStream *stream; /* owned ref, once on the wire */
+	guint64 wire_bytes;	  /* header and body */
+	gboolean active;
+} AsQuicSenderUpload;
+
+static void
+as_quic_sender_upload_free(AsQuicSenderUpload *up)
+{
+	if (up->fd >= 0)
+		g_close(up->fd, NULL);
+	if (up->stream != NULL)
+		g_atomic_int_set(&up->stream->stop, 1);
+	g_clear_object(&up->stream);
+	g_free(up->source);
+	g_free(up->name);
+	g_free(up->sha256);
+	g_free(up);
+}
+
+/* opens the source, checks it is the file that was listed, hashes it */
+static void
+as_quic_sender_hash_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	AsQuicSenderUpload *up = data;
+	GError *error = NULL;
+	struct stat st;
+	gint64 st_mtime_us;
+
+	up->fd = g_open(up->source, O_RDONLY | O_CLOEXEC, 0);
+	if (up->fd < 0) {
+		int errsv = errno;
+		/* never AS_ERROR_PERMISSION_DENIED: that code means the receiver refused us */
+		g_task_return_new_error(task, AS_ERROR,
+					errsv == ENOENT ? AS_ERROR_NOT_FOUND : AS_ERROR_IO,
+					"cannot open %s: %s", up->source, g_strerror(errsv));
+		return;
+	}
+	if (fstat(up->fd, &st) != 0) {
+		int errsv = errno;
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_IO, "cannot stat %s: %s",
+					up->source, g_strerror(errsv));
+		return;
+	}
+	st_mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+	if (!S_ISREG(st.st_mode) || (guint64)st.st_size != up->size ||
+	    (up->mtime_us != 0 && st_mtime_us != up->mtime_us)) {
+		g_task_return_new_error(task, AS_ERROR, AS_ERROR_CONFLICT,
+					"%s changed since the send started", up->name);
+		return;
+	}
+	up->sha256 = as_sha256_fd_range(up->fd, 0, up->size, cancellable, &error);
+	if (up->sha256 == NULL) {
+		g_prefix_error(&error, "cannot read %s: ", up->name);
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+as_quic_sender_uploaded_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = G_TASK(user_data);
+	AsQuicSender *self = g_task_get_source_object(task);
+	AsQuicSenderUpload *up = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *reply = as_quic_client_upload_finish(AS_QUIC_CLIENT(source), res, &error);
+
+	if (up->active) {
+		up->active = FALSE;
+		as_quic_sender_upload_ends(self, up->size, reply != NULL ? up->wire_bytes : 0);
+	}
+	if (up->stream != NULL)
+		g_atomic_int_set(&up->stream->stop, 1);
+	if (reply == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	g_task_return_pointer(task, g_strdup(up->sha256), g_free);
+}
+
+static void
+as_quic_sender_hashed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = G_TASK(user_data);
+	AsQuicSender *self = g_task_get_source_object(task);
+	AsQuicSenderUpload *up = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *header = NULL;
+	AsQuicFileStream *stream;
+
+	if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		g_object_unref(task);
+		return;
+	}
+	if (g_task_return_error_if_cancelled(task)) {
+		g_object_unref(task);
+		return;
+	}
+	/* the framing refuses names it cannot carry (a ':' or a line break): say so per file */
+	header = as_quic_framing_format_header(up->name, up->size, self->token, NULL,
+					       up->verify ? up->sha256 : NULL, &error);
+	if (header == NULL) {
+		g_prefix_error(&error, "cannot send %s over QUIC: ", up->name);
+		g_task_return_error(task, g_steal_pointer(&error));
+		g_object_unref(task);
+		return;
+	}
+	up->wire_bytes = strlen(header) + up->size;
+	stream = g_object_new(AS_TYPE_QUIC_FILE_STREAM, NULL);
+	stream->fd = up->fd;
+	up->fd = -1;
+	stream->size = up->size;
+	stream->limiter_a = self->limiter_a != NULL ? g_object_ref(self->limiter_a) : NULL;
+	stream->limiter_b = self->limiter_b != NULL ? g_object_ref(self->limiter_b) : NULL;
+	up->stream = stream;
+	up->active = TRUE;
+	as_quic_sender_upload_begins(self, up->size);
+	as_quic_client_upload_async(self->client, up->name, G_INPUT_STREAM(stream), up->size,
+				    self->token, up->verify ? up->sha256 : NULL,
+				    g_task_get_cancellable(task), as_quic_sender_uploaded_cb, task);
+}
+
+/**
+ * as_quic_sender_upload_async:
+ * @self: a #AsQuicSender, connected
+ * @source: the file to send
+ * @name: its relative name on the receiver, e.g. `photos/a.jpg`
+ * @size: its size when it was listed
+ * @mtime_us: its modification time when it was listed, 0 not to check
+ * @verify: announce the SHA-256 so the receiver checks it (HASH line)
+ * @cancellable: (nullable): cancels the upload (the stream is reset)
+ * @callback: called with the result
+ * @user_data: data for @callback
+ *
+ * Hashes @source in a worker thread, then sends it on a stream of its own. Several uploads
+ * may run at once; they share the connection.
+ **/
+void
+as_quic_sender_upload_async(AsQuicSender *self,
+			    const gchar *source,
+			    const gchar *name,
+			    guint64 size,
+			    gint64 mtime_us,
+			    gboolean verify,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data)
+{
+	GTask *task;
+	g_autoptr(GTask) hash_task = NULL;
+	AsQuicSenderUpload *up;
+
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	g_return_if_fail(source != NULL && name != NULL);
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, as_quic_sender_upload_async);
+	up = g_new0(AsQuicSenderUpload, 1);
+	up->source = g_strdup(source);
+	up->name = g_strdup(name);
+	up->size = size;
+	up->mtime_us = mtime_us;
+	up->verify = verify;
+	up->fd = -1;
+	g_task_set_task_data(task, up, (GDestroyNotify)as_quic_sender_upload_free);
+	hash_task = g_task_new(self, cancellable, as_quic_sender_hashed_cb, task);
+	g_task_set_task_data(hash_task, up, NULL);
+	g_task_run_in_thread(hash_task, as_quic_sender_hash_thread);
+}
+
+/**
+ * as_quic_sender_upload_finish:
+ *
+ * Returns: (transfer full): the file's SHA-256, which the receiver confirmed when the upload
+ *   was verified, or %NULL with the error: a refusal of the receiver is an #AsError (its
+ *   reply's code), network trouble a %G_IO_ERROR (see as_quic_sender_error_is_retryable())
+ **/
+gchar *
+as_quic_sender_upload_finish(AsQuicSender *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* -------- set-up -------- */
+
+/**
+ * as_quic_sender_new:
+ * @host: the receiver's host name or address (resolved A and AAAA)
+ * @port: its QUIC port
+ * @token: (nullable): the token sent in every UPLOAD line
+ *
+ * Returns: (transfer full): a sender that checks the receiver against the system CAs until
+ *   told otherwise
+ **/
+AsQuicSender *
+as_quic_sender_new(const gchar *host, guint16 port, const gchar *token)
+{
+	AsQuicSender *self = g_object_new(AS_TYPE_QUIC_SENDER, NULL);
+
+	self->host = g_strdup(host);
+	self->port = port;
+	self->host_port = as_known_peers_make_key(host, port);
+	self->token = g_strdup(token);
+	self->client = as_quic_client_new(host, port);
+	return self;
+}
+
+const gchar *
+as_quic_sender_get_host_port(AsQuicSender *self)
+{
+	g_return_val_if_fail(AS_IS_QUIC_SENDER(self), NULL);
+	return self->host_port;
+}
+
+/* "AB:CD:..." or "abcd..." to "abcd...", or NULL when it is no SHA-256 */
+static gchar *
+as_quic_sender_normalize_sha256(const gchar *sha256)
+{
+	g_autofree gchar *lower = NULL;
+	g_auto(GStrv) parts = NULL;
+
+	if (sha256 == NULL)
+		return NULL;
+	lower = g_ascii_strdown(sha256, -1);
+	parts = g_strsplit(lower, ":", -1);
+	g_free(lower);
+	lower = g_strjoinv("", parts);
+	return as_sha256_hex_is_valid(lower) ? g_steal_pointer(&lower) : NULL;
+}
+
+/**
+ * as_quic_sender_set_pin:
+ * @sha256: (nullable): the SHA-256 the receiver's certificate must have (hex, colons allowed)
+ **/
+void
+as_quic_sender_set_pin(AsQuicSender *self, const gchar *sha256)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	g_free(self->pin);
+	self->pin = as_quic_sender_normalize_sha256(sha256);
+}
+
+/**
+ * as_quic_sender_set_expected_fingerprint:
+ * @sha256: (nullable): what the receiver announced (`/health` `cert_sha256`): a peer not in
+ *   known_peers yet must present it to be recorded
+ **/
+void
+as_quic_sender_set_expected_fingerprint(AsQuicSender *self, const gchar *sha256)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	g_free(self->expected);
+	self->expected = as_quic_sender_normalize_sha256(sha256);
+}
+
+void
+as_quic_sender_set_insecure(AsQuicSender *self, gboolean insecure)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	self->insecure = insecure;
+}
+
+/**
+ * as_quic_sender_set_known_peers:
+ * @path: (nullable): the known_peers file for trust on first use
+ **/
+void
+as_quic_sender_set_known_peers(AsQuicSender *self, const gchar *path)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	g_free(self->known_peers);
+	self->known_peers = g_strdup(path);
+}
+
+void
+as_quic_sender_set_handshake_timeout_ms(AsQuicSender *self, guint timeout_ms)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	as_quic_client_set_handshake_timeout_ms(self->client, timeout_ms);
+}
+
+/**
+ * as_quic_sender_set_limiters:
+ * @transfer_limiter: (nullable): the transfer's own rate limit
+ * @global_limiter: (nullable): the daemon's
+ *
+ * Applies to uploads started from now on; rate changes apply at once.
+ **/
+void
+as_quic_sender_set_limiters(AsQuicSender *self,
+			    AsRateLimiter *transfer_limiter,
+			    AsRateLimiter *global_limiter)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	g_set_object(&self->limiter_a, transfer_limiter);
+	g_set_object(&self->limiter_b, global_limiter);
+}
+
+/**
+ * as_quic_sender_set_progress_func:
+ * @func: (nullable): called every %AS_QUIC_SENDER_PROGRESS_INTERVAL_MS while uploads run
+ **/
+void
+as_quic_sender_set_progress_func(AsQuicSender *self,
+				 AsQuicSenderProgressFunc func,
+				 gpointer user_data)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	self->progress_func = func;
+	self->progress_data = user_data;
+}
+
+/**
+ * as_quic_sender_close:
+ *
+ * Closes the connection; uploads under way fail.
+ **/
+void
+as_quic_sender_close(AsQuicSender *self)
+{
+	g_return_if_fail(AS_IS_QUIC_SENDER(self));
+	g_clear_handle_id(&self->progress_id, g_source_remove);
+	self->progress_func = NULL;
+	as_quic_client_close(self->client);
+}
+
+static void
+as_quic_sender_dispose(GObject *object)
+{
+	AsQuicSender *self = AS_QUIC_SENDER(object);
+
+	g_clear_handle_id(&self->progress_id, g_source_remove);
+	if (self->client != NULL)
+		as_quic_client_close(self->client);
+	G_OBJECT_CLASS(as_quic_sender_parent_class)->dispose(object);
+}
+
+static void
+as_quic_sender_finalize(GObject *object)
+{
+	AsQuicSender *self = AS_QUIC_SENDER(object);
+
+	g_clear_object(&self->client);
+	g_clear_object(&self->limiter_a);
+	g_clear_object(&self->limiter_b);
+	g_free(self->host);
+	g_free(self->host_port);
+	if (self->token != NULL)
+		memset(self->token, 0, strlen(self->token));
+	g_free(self->token);
+	g_free(self->pin);
+	g_free(self->expected);
+	g_free(self->known_peers);
+	g_free(self->known_sha256);
+	G_OBJECT_CLASS(as_quic_sender_parent_class)->finalize(object);
+}
+
+static void
+as_quic_sender_class_init(AsQuicSenderClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->dispose = as_quic_sender_dispose;
+	object_class->finalize = as_quic_sender_finalize;
+}
+
+static void
+as_quic_sender_init(AsQuicSender *self)
+{
+}
