@@ -36,6 +36,9 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 	const gchar *receive_directory = NULL;
 	g_autofree const gchar **protocols = NULL;
 	guint16 http_port = 0;
+	guint16 quic_port = 0;
+	const gchar *cert_sha256 = NULL;
+	g_autofree gchar *quic_str = NULL;
 	gboolean auth_required = FALSE;
 	guint64 received_files = 0;
 	guint32 active_transfers = 0;
@@ -73,6 +76,10 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 		/* TRANSLATORS: 'status' when no ingress protocol is enabled */
 		protocols_str = g_strdup(_("none"));
 	g_variant_lookup(status, "http_port", "q", &http_port);
+	g_variant_lookup(status, "quic_port", "q", &quic_port);
+	/* the fingerprint senders pin, whole: it is meant to be compared or copied */
+	if (!g_variant_lookup(status, "cert_sha256", "&s", &cert_sha256) || *cert_sha256 == '\0')
+		cert_sha256 = NULL;
 	g_variant_lookup(status, "auth_required", "b", &auth_required);
 	auth_text = auth_required ? on_text : off_text;
 	g_variant_lookup(status, "received_files", "t", &received_files);
@@ -84,6 +91,11 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 	else
 		/* TRANSLATORS: 'status' when the HTTP receiver has no port */
 		port_str = g_strdup(_("not listening"));
+	if (quic_port != 0)
+		quic_str = g_strdup_printf("%u", quic_port);
+	else
+		/* TRANSLATORS: 'status' when the QUIC receiver is off */
+		quic_str = g_strdup(_("off"));
 	received_str = g_strdup_printf("%" G_GUINT64_FORMAT, received_files);
 	/* TRANSLATORS: 'status': running transfers, then transfers waiting their turn */
 	active_str = g_strdup_printf(_("%u (%u queued)"), active_transfers, queue_depth);
@@ -105,6 +117,11 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 			_("State"),
 			/* TRANSLATORS: label in 'status': the TCP port of the HTTP receiver */
 			_("Listening port"),
+			/* TRANSLATORS: label in 'status': the UDP port of the QUIC receiver */
+			_("QUIC port"),
+			/* TRANSLATORS: label in 'status': the SHA-256 fingerprint of the QUIC
+			 * certificate, which senders pin */
+			_("Certificate SHA-256"),
 			/* TRANSLATORS: label in 'status' */
 			_("Protocols"),
 			/* TRANSLATORS: label in 'status': where incoming files are saved */
@@ -123,9 +140,19 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 			NULL,
 		};
 		const gchar *values[] = {
-			version,	   state,     port_str,	     protocols_str,
-			receive_directory, auth_text, token_backend, received_str,
-			active_str,	   disk_str,  NULL,
+			version,
+			state,
+			port_str,
+			quic_str,
+			cert_sha256 != NULL ? cert_sha256 : off_text,
+			protocols_str,
+			receive_directory,
+			auth_text,
+			token_backend,
+			received_str,
+			active_str,
+			disk_str,
+			NULL,
 		};
 		as_ctl_print_fields(self, labels, values);
 	}
@@ -287,6 +314,8 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 	g_autofree gchar *received = NULL;
 	g_autofree gchar *active = NULL;
 	g_autofree gchar *disk = NULL;
+	g_autofree gchar *quic = NULL;
+	g_autofree gchar *cert = NULL;
 	JsonNode *node;
 	guint64 value = 0;
 	guint64 free_bytes = 0;
@@ -318,6 +347,12 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 		auth = g_strdup(json_node_get_boolean(node) ? _("on") : _("off"));
 	else
 		auth = g_strdup(unknown);
+	/* a receiver without QUIC, or a 0.x one, has neither key */
+	if (as_ctl_status_json_uint(health, "quic_port", &value) && value > 0)
+		quic = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+	else
+		quic = g_strdup(_("off"));
+	cert = as_ctl_status_json_string(health, "cert_sha256", _("off"));
 	if (as_ctl_status_json_uint(health, "received_files", &value))
 		received = g_strdup_printf("%" G_GUINT64_FORMAT, value);
 	else
@@ -346,6 +381,11 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 			_("State"),
 			/* TRANSLATORS: label in 'status' */
 			_("Protocols"),
+			/* TRANSLATORS: label in 'status': the UDP port of the QUIC receiver */
+			_("QUIC port"),
+			/* TRANSLATORS: label in 'status': the SHA-256 fingerprint of the QUIC
+			 * certificate, which senders pin */
+			_("Certificate SHA-256"),
 			/* TRANSLATORS: label in 'status': whether senders need a token */
 			_("Authentication"),
 			/* TRANSLATORS: label in 'status': files received since the daemon started
@@ -358,7 +398,8 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 			NULL,
 		};
 		const gchar *values[] = {
-			display, version, state, protocols, auth, received, active, disk, NULL,
+			display, version,  state,  protocols, quic, cert,
+			auth,	 received, active, disk,      NULL,
 		};
 		as_ctl_print_fields(self, labels, values);
 	}
