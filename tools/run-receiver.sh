@@ -45,7 +45,7 @@ else
       od -An -tx1 -N"$TOKEN_BYTES" /dev/urandom | tr -d ' \n' >"$token_file"
     )
   fi
-  say "No D-Bus session bus: aerosyncd serves HTTP only, and aerosyncctl cannot reach it."
+  say "No D-Bus session bus: aerosyncd receives over HTTP and QUIC without its D-Bus API, so aerosyncctl cannot reach it."
   say "Uploads must carry the token stored in $token_file, e.g.:"
   say "  curl -H \"Authorization: Bearer \$(cat $token_file)\" -T FILE http://HOST:7788/upload/FILE"
   say "(aerosyncctl talks to aerosyncd over the session bus that a desktop login provides.)"
