@@ -636,7 +636,16 @@ as_watch_test_status_json(AsWatchFixture *fixture, gconstpointer user_data)
 		g_assert_cmpint(as_watch_proc_wait_exit(proc), ==, AS_WATCH_TEST_EXIT_OK);
 		g_assert_nonnull(strstr(proc->out->str, "Address:"));
 		g_assert_nonnull(strstr(proc->out->str, address));
-		g_assert_nonnull(strstr(proc->out->str, "Authentication:    on\n"));
+		g_assert_nonnull(strstr(proc->out->str, "Authentication:       on\n"));
+#if HAVE_QUIC
+		/* what a sender needs to pin the receiver, from /health */
+		{
+			g_autofree gchar *cert = as_test_daemon_dup_cert_sha256(fixture->daemon);
+			g_autofree gchar *line =
+				g_strdup_printf("Certificate SHA-256:  %s\n", cert);
+			g_assert_nonnull(strstr(proc->out->str, line));
+		}
+#endif
 	}
 }
 
