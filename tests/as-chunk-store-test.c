@@ -250,7 +250,9 @@ as_chunk_store_in_order_func(TestFixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(length, ==, 500);
 
 	staging = test_staging_list(fx);
-	g_assert_cmpstr(staging, ==, "task-in-order.data,task-in-order.map,task-in-order.meta");
+	g_assert_cmpstr(
+		staging, ==,
+		"task-in-order.data,task-in-order.hash,task-in-order.map,task-in-order.meta");
 	g_clear_pointer(&staging, g_free);
 
 	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i++) {
@@ -495,8 +497,8 @@ as_chunk_store_bad_params_func(TestFixture *fx, gconstpointer user_data)
 	/* nothing was created by any of it, except the valid task */
 	{
 		g_autofree gchar *staging = test_staging_list(fx);
-		g_autofree gchar *expected =
-			g_strdup_printf("%s.data,%s.map,%s.meta", max_id, max_id, max_id);
+		g_autofree gchar *expected = g_strdup_printf("%s.data,%s.hash,%s.map,%s.meta",
+							     max_id, max_id, max_id, max_id);
 		g_assert_cmpstr(staging, ==, expected);
 	}
 }
@@ -615,6 +617,253 @@ as_chunk_store_restart_func(TestFixture *fx, gconstpointer user_data)
 	g_assert_no_error(error);
 	g_assert_cmpstr(rel_path, ==, "r/restart.bin");
 	test_assert_file_equals(fx, "r/restart.bin", file);
+}
+
+/* the running whole-file hash is advanced by a worker thread: wait for it to get there */
+static void
+test_wait_hashed(AsChunkTask *task, guint32 chunks)
+{
+	for (guint i = 0; as_chunk_task_get_hashed_chunks(task) != chunks; i++) {
+		g_assert_cmpuint(i, <, 5000);
+		g_usleep(1000);
+	}
+}
+
+/* drops the last reference of the test, then waits for a hash worker to drop its own */
+static void
+test_drop_task(AsChunkTask **task)
+{
+	gpointer weak = *task;
+
+	g_object_add_weak_pointer(G_OBJECT(weak), &weak);
+	g_clear_object(task);
+	for (guint i = 0; weak != NULL; i++) {
+		g_assert_cmpuint(i, <, 5000);
+		while (g_main_context_iteration(NULL, FALSE))
+			;
+		g_usleep(1000);
+	}
+}
+
+static gchar *
+test_hash_record_path(TestFixture *fx, const gchar *task_id)
+{
+	g_autofree gchar *staging = test_staging_path(fx);
+	g_autofree gchar *name = g_strconcat(task_id, ".hash", NULL);
+	return g_build_filename(staging, name, NULL);
+}
+
+static void
+as_chunk_store_hash_follows_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_TOTAL_SIZE, 20);
+	g_autoptr(AsChunkTask) task = test_open_default(fx, "task-hash", "hash.bin");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *sha256 = NULL;
+	g_autofree gchar *rel_path = NULL;
+
+	/* in order, the hash follows each chunk */
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 0);
+	for (guint32 i = 0; i < 3; i++) {
+		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
+		g_assert_no_error(error);
+		test_wait_hashed(task, i + 1);
+	}
+
+	/* chunks ahead of a missing one wait for it; a cut-short chunk does not count */
+	for (guint32 i = 4; i < 7; i++) {
+		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
+		g_assert_no_error(error);
+	}
+	{
+		gboolean done = TRUE;
+		g_assert_true(as_chunk_task_begin_chunk(task, 3, TEST_CHUNK_SIZE, &done, &error));
+		g_assert_false(done);
+		g_assert_true(as_chunk_task_end_chunk(task, 3, FALSE, &error));
+		g_assert_no_error(error);
+	}
+	g_usleep(20 * 1000);
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 3);
+
+	/* the missing one arrives: the hash catches up over everything done after it */
+	g_assert_true(test_upload_chunk(task, 3, file, NULL, &error));
+	g_assert_no_error(error);
+	test_wait_hashed(task, 7);
+
+	/* the rest, last first; complete only finishes what the worker has not reached */
+	for (guint32 i = TEST_TOTAL_CHUNKS; i > 7; i--) {
+		g_assert_true(test_upload_chunk(task, i - 1, file, NULL, &error));
+		g_assert_no_error(error);
+	}
+	rel_path = test_complete(task, expected_hex, FALSE, &sha256, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(rel_path, ==, "hash.bin");
+	g_assert_cmpstr(sha256, ==, expected_hex);
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, TEST_TOTAL_CHUNKS);
+	test_assert_file_equals(fx, "hash.bin", file);
+	g_clear_pointer(&rel_path, g_free);
+	rel_path = test_staging_list(fx);
+	g_assert_cmpstr(rel_path, ==, "task-hash.done");
+}
+
+/* uploads chunks 0-5 and 8, waits for the hash to cover 0-5, restarts the store */
+static AsChunkTask *
+test_hash_restart_prepare(TestFixture *fx, const gchar *task_id, GBytes *file)
+{
+	g_autoptr(AsChunkTask) task = test_open_default(fx, task_id, "restart.bin");
+	g_autoptr(GError) error = NULL;
+	AsChunkTask *resumed;
+
+	for (guint32 i = 0; i < 6; i++) {
+		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_true(test_upload_chunk(task, 8, file, NULL, &error));
+	g_assert_no_error(error);
+	test_wait_hashed(task, 6);
+
+	/* the daemon stops: every reference goes */
+	test_drop_task(&task);
+	g_clear_object(&fx->store);
+	fx->store = as_chunk_store_new(fx->receive_dir, 0, &error);
+	g_assert_no_error(error);
+	resumed = as_chunk_store_lookup_task(fx->store, task_id, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(resumed);
+	return resumed;
+}
+
+static void
+test_upload_rest(AsChunkTask *task, GBytes *file)
+{
+	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
+		g_assert_no_error(error);
+	}
+}
+
+static void
+as_chunk_store_hash_restart_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_TOTAL_SIZE, 21);
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *rel_path = NULL;
+	g_autofree gchar *sha256 = NULL;
+
+	/* a restart within one boot picks the hash up where it was saved: chunk 6 is missing,
+	 * so nothing else is hashed until it comes */
+	task = test_hash_restart_prepare(fx, "task-hash-restart", file);
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 6);
+	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, 7);
+	test_upload_rest(task, file);
+	rel_path = test_complete(task, expected_hex, FALSE, &sha256, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(sha256, ==, expected_hex);
+	test_assert_file_equals(fx, "restart.bin", file);
+}
+
+/* rewrites the .hash record as if it came from another boot, with a valid checksum */
+static void
+test_hash_record_set_boot_id(TestFixture *fx, const gchar *task_id, const gchar *boot_id)
+{
+	g_autofree gchar *path = test_hash_record_path(fx, task_id);
+	g_autofree gchar *record = NULL;
+	g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autoptr(GError) error = NULL;
+	gsize len = 0, digest_len = 32;
+
+	g_assert_true(g_file_get_contents(path, &record, &len, &error));
+	g_assert_no_error(error);
+	/* the layout documented in as-chunk-store.c */
+	g_assert_cmpuint(len, ==, 248);
+	g_assert_cmpmem(record, 8, "ASCHKHS1", 8);
+	g_assert_cmpuint(strlen(boot_id), ==, 36);
+	memcpy(record + 16, boot_id, 36);
+	g_checksum_update(checksum, (const guchar *)record, 216);
+	g_checksum_get_digest(checksum, (guint8 *)record + 216, &digest_len);
+	g_assert_true(g_file_set_contents(path, record, (gssize)len, &error));
+	g_assert_no_error(error);
+}
+
+/* what a crash of the machine can do: chunk 2 never reached the disk */
+static void
+test_hash_lose_chunk(TestFixture *fx, const gchar *task_id)
+{
+	g_autofree gchar *staging = test_staging_path(fx);
+	g_autofree gchar *name = g_strconcat(task_id, ".data", NULL);
+	g_autofree gchar *path = g_build_filename(staging, name, NULL);
+	g_autofree guint8 *zeros = g_malloc0(TEST_CHUNK_SIZE);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pwrite(fd, zeros, TEST_CHUNK_SIZE, 2 * TEST_CHUNK_SIZE), ==,
+			TEST_CHUNK_SIZE);
+	close(fd);
+}
+
+static void
+as_chunk_store_hash_reboot_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_TOTAL_SIZE, 22);
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *rel_path = NULL;
+	g_autofree gchar *path = g_build_filename(fx->receive_dir, "restart.bin", NULL);
+
+	/* a record saved before a reboot is not trusted: the hash starts from the first byte
+	 * again, so data the crash lost is caught at completion */
+	task = test_hash_restart_prepare(fx, "task-hash-reboot", file);
+	g_clear_object(&task);
+	test_hash_record_set_boot_id(fx, "task-hash-reboot",
+				     "00000000-0000-0000-0000-000000000000");
+	test_hash_lose_chunk(fx, "task-hash-reboot");
+	g_clear_object(&fx->store);
+	fx->store = as_chunk_store_new(fx->receive_dir, 0, &error);
+	g_assert_no_error(error);
+	task = as_chunk_store_lookup_task(fx->store, "task-hash-reboot", &error);
+	g_assert_no_error(error);
+	test_upload_rest(task, file);
+	rel_path = test_complete(task, expected_hex, FALSE, NULL, &error);
+	g_assert_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH);
+	g_assert_null(rel_path);
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+}
+
+static void
+as_chunk_store_hash_damaged_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_TOTAL_SIZE, 23);
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *rel_path = NULL;
+	g_autofree gchar *record_path = test_hash_record_path(fx, "task-hash-damaged");
+	g_autofree gchar *record = NULL;
+	gsize len = 0;
+
+	/* a damaged record (here: a flipped bit) is ignored, and the file still verifies */
+	task = test_hash_restart_prepare(fx, "task-hash-damaged", file);
+	test_drop_task(&task);
+	g_clear_object(&fx->store);
+	g_assert_true(g_file_get_contents(record_path, &record, &len, &error));
+	g_assert_no_error(error);
+	record[100] ^= 0x01;
+	g_assert_true(g_file_set_contents(record_path, record, (gssize)len, &error));
+	g_assert_no_error(error);
+
+	fx->store = as_chunk_store_new(fx->receive_dir, 0, &error);
+	g_assert_no_error(error);
+	task = as_chunk_store_lookup_task(fx->store, "task-hash-damaged", &error);
+	g_assert_no_error(error);
+	test_upload_rest(task, file);
+	rel_path = test_complete(task, expected_hex, FALSE, NULL, &error);
+	g_assert_no_error(error);
+	test_assert_file_equals(fx, "restart.bin", file);
 }
 
 static void
@@ -1031,19 +1280,24 @@ as_chunk_store_temp_cleanup_func(TestFixture *fx, gconstpointer user_data)
 	test_set_mtime(fx, "stale.data", 86400);
 	test_set_mtime(fx, "stale.map", 86400);
 	test_set_mtime(fx, "stale.meta", 86400);
+	test_set_mtime(fx, "stale.hash", 86400);
 	test_set_mtime(fx, "live.data", 86400);
 	test_set_mtime(fx, "live.map", 86400);
 	test_set_mtime(fx, "live.meta", 86400);
+	test_set_mtime(fx, "live.hash", 86400);
 	/* a task with one recently touched file is in use */
 	test_set_mtime(fx, "recent.data", 86400);
 	test_set_mtime(fx, "recent.meta", 86400);
+	test_set_mtime(fx, "recent.hash", 86400);
 	g_clear_object(&stale);
 	g_clear_object(&recent);
 
 	g_assert_cmpuint(as_chunk_store_cleanup_stale(fx->store, 3600), ==, 2);
 	staging = test_staging_list(fx);
 	expected = g_strdup_printf(
-		"live.data,live.map,live.meta,recent.data,recent.map,recent.meta,%s", temp2);
+		"live.data,live.hash,live.map,live.meta,recent.data,recent.hash,recent.map,"
+		"recent.meta,%s",
+		temp2);
 	g_assert_cmpstr(staging, ==, expected);
 
 	/* once the last reference goes, an old live task is stale too */
@@ -1190,6 +1444,10 @@ main(int argc, char **argv)
 		{"/aerosync/chunk-store/too-large", as_chunk_store_too_large_func},
 		{"/aerosync/chunk-store/conflict", as_chunk_store_conflict_func},
 		{"/aerosync/chunk-store/restart", as_chunk_store_restart_func},
+		{"/aerosync/chunk-store/hash-follows", as_chunk_store_hash_follows_func},
+		{"/aerosync/chunk-store/hash-restart", as_chunk_store_hash_restart_func},
+		{"/aerosync/chunk-store/hash-reboot", as_chunk_store_hash_reboot_func},
+		{"/aerosync/chunk-store/hash-damaged", as_chunk_store_hash_damaged_func},
 		{"/aerosync/chunk-store/incomplete", as_chunk_store_incomplete_func},
 		{"/aerosync/chunk-store/hash-mismatch", as_chunk_store_hash_mismatch_func},
 		{"/aerosync/chunk-store/no-clobber", as_chunk_store_no_clobber_func},

@@ -16,6 +16,7 @@
 #include "as-error.h"
 #include "as-path.h"
 #include "as-publish.h"
+#include "as-sha256-state.h"
 #include "as-sha256.h"
 
 /* modes of what we create: the receive dir is shared, staging is private */
@@ -37,10 +38,41 @@
 #define AS_CHUNK_STORE_SUFFIX_MAP  ".map"
 #define AS_CHUNK_STORE_SUFFIX_META ".meta"
 #define AS_CHUNK_STORE_SUFFIX_DONE ".done"
+#define AS_CHUNK_STORE_SUFFIX_HASH ".hash"
 #define AS_CHUNK_STORE_SUFFIX_TMP  ".tmp"
 
 #define AS_CHUNK_STORE_GROUP_TASK "task"
 #define AS_CHUNK_STORE_GROUP_DONE "done"
+
+/*
+ * The .hash file: the running SHA-256 of the chunks [0, hashed_chunks), so /upload/complete
+ * only hashes what is left instead of reading the whole file again. One fixed record at
+ * offset 0, rewritten with pwrite() after each chunk the hash advances over, integers
+ * little-endian:
+ *
+ *   0  magic "ASCHKHS1"                 56  AsSha256State blob (AS_SHA256_STATE_BLOB_SIZE)
+ *   8  u32 hashed_chunks               216  SHA-256 of bytes 0..215
+ *  12  u32 reserved, zero
+ *  16  boot id, 36 characters and four zero bytes
+ *
+ * It is not synced, and neither are the data and the map: within one boot the page cache
+ * holds what the daemon wrote even if the daemon was killed, so a saved prefix is trusted only
+ * when the boot id matches. After a reboot the data may have lost what the record covers,
+ * so the hash starts again from the first byte, which also catches such a loss.
+ */
+#define AS_CHUNK_HASH_MAGIC	   "ASCHKHS1"
+#define AS_CHUNK_HASH_MAGIC_LEN	   8
+#define AS_CHUNK_HASH_OFF_HASHED   8
+#define AS_CHUNK_HASH_OFF_RESERVED 12
+#define AS_CHUNK_HASH_OFF_BOOT_ID  16
+#define AS_CHUNK_HASH_BOOT_ID_LEN  36
+#define AS_CHUNK_HASH_OFF_STATE	   56
+#define AS_CHUNK_HASH_OFF_DIGEST   (AS_CHUNK_HASH_OFF_STATE + AS_SHA256_STATE_BLOB_SIZE)
+#define AS_CHUNK_HASH_RECORD_SIZE  (AS_CHUNK_HASH_OFF_DIGEST + AS_SHA256_DIGEST_SIZE)
+
+/* the hash workers of all tasks share a pool of at least this many threads; a task waiting
+ * for a thread only hashes later, and complete waits for it */
+#define AS_CHUNK_HASH_MIN_THREADS 2
 
 /* values of one .map byte */
 #define AS_CHUNK_MAP_MISSING 0
@@ -76,6 +108,7 @@ struct _AsChunkTask {
 	guint32 total_chunks;
 	int data_fd; /* kept open until finalize, also after the file is published */
 	int map_fd;
+	int hash_fd; /* the .hash record, -1 if it could not be opened: then nothing is saved */
 
 	/* protected by mutex */
 	GMutex mutex;
@@ -86,6 +119,13 @@ struct _AsChunkTask {
 	gchar *published_rel_path; /* nullable */
 	gchar *sha256;		   /* nullable */
 	gchar *computed_sha256;	   /* nullable, what a failed verification found */
+
+	/* the whole-file SHA-256 follows the chunks as they land: a worker advances it over
+	 * every chunk that is done and next in order, reading it back from the page cache */
+	AsSha256State *prefix_hash; /* owned: SHA-256 of the chunks [0, hashed_chunks) */
+	guint32 hashed_chunks;
+	gboolean hash_busy; /* one thread owns prefix_hash and advances it */
+	GCond hash_cond;    /* signalled when hash_busy drops */
 };
 
 G_DEFINE_TYPE(AsChunkStore, as_chunk_store, G_TYPE_OBJECT)
@@ -93,10 +133,9 @@ G_DEFINE_TYPE(AsChunkTask, as_chunk_task, G_TYPE_OBJECT)
 
 /* task file suffixes, for removal and cleanup */
 static const gchar *const as_chunk_store_task_suffixes[] = {
-	AS_CHUNK_STORE_SUFFIX_DATA,
-	AS_CHUNK_STORE_SUFFIX_MAP,
-	AS_CHUNK_STORE_SUFFIX_META,
-	AS_CHUNK_STORE_SUFFIX_META AS_CHUNK_STORE_SUFFIX_TMP,
+	AS_CHUNK_STORE_SUFFIX_DATA, AS_CHUNK_STORE_SUFFIX_MAP,
+	AS_CHUNK_STORE_SUFFIX_META, AS_CHUNK_STORE_SUFFIX_META AS_CHUNK_STORE_SUFFIX_TMP,
+	AS_CHUNK_STORE_SUFFIX_HASH,
 };
 
 static void as_chunk_store_set_error_errno(GError **error, int errsv, const gchar *format, ...)
@@ -478,14 +517,292 @@ static void
 as_chunk_task_count_run_cb(
 	AsChunkTask *self, guint32 first, guint32 last, gboolean done, gpointer user_data)
 {
+	guint32 *first_missing = user_data;
 	guint64 offset_first, offset_last, length_last;
 
-	if (!done)
+	if (!done) {
+		*first_missing = MIN(*first_missing, first);
 		return;
+	}
 	as_chunk_task_range_unlocked(self, first, &offset_first, &length_last);
 	as_chunk_task_range_unlocked(self, last, &offset_last, &length_last);
 	self->done_count += last - first + 1;
 	self->bytes_done += offset_last + length_last - offset_first;
+}
+
+/* the kernel's boot id, or NULL where there is none: then no saved hash is ever trusted */
+static const gchar *
+as_chunk_store_boot_id(void)
+{
+	static gsize once = 0;
+	static gchar *boot_id = NULL;
+
+	if (g_once_init_enter(&once)) {
+		g_autofree gchar *contents = NULL;
+		if (g_file_get_contents("/proc/sys/kernel/random/boot_id", &contents, NULL, NULL)) {
+			g_strstrip(contents);
+			if (strlen(contents) == AS_CHUNK_HASH_BOOT_ID_LEN)
+				boot_id = g_steal_pointer(&contents);
+		}
+		g_once_init_leave(&once, 1);
+	}
+	return boot_id;
+}
+
+/* the record is little-endian on every host */
+static void
+as_chunk_hash_put_u32(guint8 *p, guint32 value)
+{
+	guint32 le = GUINT32_TO_LE(value);
+	memcpy(p, &le, sizeof(le));
+}
+
+static guint32
+as_chunk_hash_get_u32(const guint8 *p)
+{
+	guint32 le;
+	memcpy(&le, p, sizeof(le));
+	return GUINT32_FROM_LE(le);
+}
+
+/* the SHA-256 that closes a .hash record */
+static void
+as_chunk_hash_record_digest(const guint8 *record, guint8 *digest)
+{
+	g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+	gsize len = AS_SHA256_DIGEST_SIZE;
+
+	g_checksum_update(checksum, record, AS_CHUNK_HASH_OFF_DIGEST);
+	g_checksum_get_digest(checksum, digest, &len);
+}
+
+/* bytes of the chunks [0, @chunks) */
+static guint64
+as_chunk_task_prefix_bytes(AsChunkTask *self, guint32 chunks)
+{
+	return MIN((guint64)chunks * self->chunk_size, self->total_size);
+}
+
+/* rewrites the .hash record; called only by the thread owning the hash. A record that fails
+ * to be written costs a resumed task some re-reading, nothing else */
+static void
+as_chunk_task_save_hash(AsChunkTask *self, const AsSha256State *state, guint32 hashed_chunks)
+{
+	guint8 record[AS_CHUNK_HASH_RECORD_SIZE] = {0};
+	const gchar *boot_id = as_chunk_store_boot_id();
+	g_autoptr(GBytes) blob = NULL;
+
+	if (self->hash_fd < 0 || boot_id == NULL)
+		return;
+	blob = as_sha256_state_save(state);
+	memcpy(record, AS_CHUNK_HASH_MAGIC, AS_CHUNK_HASH_MAGIC_LEN);
+	as_chunk_hash_put_u32(record + AS_CHUNK_HASH_OFF_HASHED, hashed_chunks);
+	memcpy(record + AS_CHUNK_HASH_OFF_BOOT_ID, boot_id, AS_CHUNK_HASH_BOOT_ID_LEN);
+	memcpy(record + AS_CHUNK_HASH_OFF_STATE, g_bytes_get_data(blob, NULL),
+	       AS_SHA256_STATE_BLOB_SIZE);
+	as_chunk_hash_record_digest(record, record + AS_CHUNK_HASH_OFF_DIGEST);
+	for (;;) {
+		gssize n = pwrite(self->hash_fd, record, sizeof(record), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (gssize)sizeof(record))
+			g_debug("failed to save the hash of task %s: %s", self->id,
+				n < 0 ? g_strerror(errno) : "short write");
+		break;
+	}
+}
+
+/* adopts the .hash record of a resumed task if it can be trusted, else starts from zero;
+ * @first_missing is the first chunk the map does not have */
+static void
+as_chunk_task_load_hash(AsChunkTask *self, guint32 first_missing)
+{
+	guint8 record[AS_CHUNK_HASH_RECORD_SIZE];
+	guint8 digest[AS_SHA256_DIGEST_SIZE];
+	const gchar *boot_id = as_chunk_store_boot_id();
+	g_autoptr(GBytes) blob = NULL;
+	g_autoptr(AsSha256State) state = NULL;
+	g_autoptr(GError) error_local = NULL;
+	const gchar *why = NULL;
+	guint32 hashed;
+	gssize n;
+
+	do {
+		n = pread(self->hash_fd, record, sizeof(record), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return;
+	if (n != (gssize)sizeof(record) ||
+	    memcmp(record, AS_CHUNK_HASH_MAGIC, AS_CHUNK_HASH_MAGIC_LEN) != 0) {
+		why = "damaged record";
+		goto out;
+	}
+	as_chunk_hash_record_digest(record, digest);
+	if (memcmp(digest, record + AS_CHUNK_HASH_OFF_DIGEST, sizeof(digest)) != 0 ||
+	    as_chunk_hash_get_u32(record + AS_CHUNK_HASH_OFF_RESERVED) != 0) {
+		why = "damaged record";
+		goto out;
+	}
+	if (boot_id == NULL ||
+	    memcmp(record + AS_CHUNK_HASH_OFF_BOOT_ID, boot_id, AS_CHUNK_HASH_BOOT_ID_LEN) != 0) {
+		why = "saved before a reboot";
+		goto out;
+	}
+	hashed = as_chunk_hash_get_u32(record + AS_CHUNK_HASH_OFF_HASHED);
+	if (hashed > first_missing || hashed > self->total_chunks) {
+		why = "covers chunks the map lacks";
+		goto out;
+	}
+	blob = g_bytes_new(record + AS_CHUNK_HASH_OFF_STATE, AS_SHA256_STATE_BLOB_SIZE);
+	state = as_sha256_state_load(blob, &error_local);
+	if (state == NULL) {
+		why = error_local->message;
+		goto out;
+	}
+	if (as_sha256_state_get_length(state) != as_chunk_task_prefix_bytes(self, hashed)) {
+		why = "length does not match";
+		goto out;
+	}
+	as_sha256_state_free(self->prefix_hash);
+	self->prefix_hash = g_steal_pointer(&state);
+	self->hashed_chunks = hashed;
+out:
+	if (why != NULL)
+		g_debug("task %s: hashing again from the start: saved hash %s", self->id, why);
+}
+
+/*
+ * Advances the whole-file hash over every chunk that is done and next in order. Only the
+ * thread that set hash_busy calls this. Done chunks are never rewritten, so they are read
+ * without the lock. Returns FALSE on a read error, with the hash still at a chunk boundary.
+ */
+static gboolean
+as_chunk_task_hash_done_chunks(AsChunkTask *self, GCancellable *cancellable, GError **error)
+{
+	for (;;) {
+		g_autoptr(AsSha256State) state = NULL;
+		guint64 offset, length;
+		gboolean done = FALSE;
+		guint32 index;
+
+		g_mutex_lock(&self->mutex);
+		index = self->hashed_chunks;
+		if (index < self->total_chunks && self->state != AS_CHUNK_TASK_STATE_DISCARDED &&
+		    !as_chunk_task_read_map_byte(self, index, &done, error)) {
+			g_mutex_unlock(&self->mutex);
+			return FALSE;
+		}
+		g_mutex_unlock(&self->mutex);
+		if (!done)
+			return TRUE;
+
+		as_chunk_task_range_unlocked(self, index, &offset, &length);
+		state = as_sha256_state_copy(self->prefix_hash);
+		if (!as_sha256_state_update_fd_range(state, self->data_fd, offset, length,
+						     cancellable, error)) {
+			g_prefix_error(error, "failed to hash chunk %u of task %s: ", index,
+				       self->id);
+			return FALSE;
+		}
+		as_chunk_task_save_hash(self, state, index + 1);
+		g_mutex_lock(&self->mutex);
+		as_sha256_state_free(self->prefix_hash);
+		self->prefix_hash = g_steal_pointer(&state);
+		self->hashed_chunks = index + 1;
+		g_mutex_unlock(&self->mutex);
+	}
+}
+
+/* TRUE if the chunk the hash waits for is done, so a worker has something to do */
+static gboolean
+as_chunk_task_hash_has_work_locked(AsChunkTask *self)
+{
+	gboolean done = FALSE;
+
+	if (self->state != AS_CHUNK_TASK_STATE_RECEIVING ||
+	    self->hashed_chunks >= self->total_chunks)
+		return FALSE;
+	return as_chunk_task_read_map_byte(self, self->hashed_chunks, &done, NULL) && done;
+}
+
+/* the worker: owns the hash from as_chunk_task_kick_hash_locked() on, holds a reference */
+static void
+as_chunk_task_hash_worker_cb(gpointer data, gpointer user_data)
+{
+	AsChunkTask *self = AS_CHUNK_TASK(data);
+
+	for (;;) {
+		g_autoptr(GError) error_local = NULL;
+		gboolean ok = as_chunk_task_hash_done_chunks(self, NULL, &error_local);
+
+		/* after an error, /upload/complete tries again from the prefix and reports it */
+		if (!ok)
+			g_debug("%s", error_local->message);
+		/* a chunk that landed while we were busy did not start a worker: look again,
+		 * under the lock that end_chunk() holds while it looks at hash_busy */
+		g_mutex_lock(&self->mutex);
+		if (ok && as_chunk_task_hash_has_work_locked(self)) {
+			g_mutex_unlock(&self->mutex);
+			continue;
+		}
+		self->hash_busy = FALSE;
+		g_cond_broadcast(&self->hash_cond);
+		g_mutex_unlock(&self->mutex);
+		break;
+	}
+	g_object_unref(self);
+}
+
+/* one pool for the hash workers of all tasks, so threads (and their malloc arenas) are reused */
+static GThreadPool *
+as_chunk_store_get_hash_pool(void)
+{
+	static gsize pool_once = 0;
+	static GThreadPool *pool = NULL;
+
+	if (g_once_init_enter(&pool_once)) {
+		gint max_threads = MAX((gint)g_get_num_processors(), AS_CHUNK_HASH_MIN_THREADS);
+		/* a shared pool never fails to be created */
+		pool = g_thread_pool_new(as_chunk_task_hash_worker_cb, NULL, max_threads, FALSE,
+					 NULL);
+		g_once_init_leave(&pool_once, 1);
+	}
+	return pool;
+}
+
+/* starts a worker if the next chunk for the hash is done and no thread owns the hash */
+static void
+as_chunk_task_kick_hash_locked(AsChunkTask *self)
+{
+	g_autoptr(GError) error_local = NULL;
+
+	if (self->hash_busy || !as_chunk_task_hash_has_work_locked(self))
+		return;
+	self->hash_busy = TRUE;
+	if (!g_thread_pool_push(as_chunk_store_get_hash_pool(), g_object_ref(self), &error_local)) {
+		/* complete hashes whatever is left */
+		g_debug("task %s: %s", self->id, error_local->message);
+		self->hash_busy = FALSE;
+		g_object_unref(self);
+	}
+}
+
+/* waits until no worker owns the hash, then owns it; with the lock held */
+static void
+as_chunk_task_take_hash_locked(AsChunkTask *self)
+{
+	while (self->hash_busy)
+		g_cond_wait(&self->hash_cond, &self->mutex);
+	self->hash_busy = TRUE;
+}
+
+static void
+as_chunk_task_release_hash(AsChunkTask *self)
+{
+	g_mutex_lock(&self->mutex);
+	self->hash_busy = FALSE;
+	g_cond_broadcast(&self->hash_cond);
+	g_mutex_unlock(&self->mutex);
 }
 
 static guint32
@@ -593,6 +910,7 @@ as_chunk_store_load_task(AsChunkStore *self, const gchar *task_id, GError **erro
 	g_autofree gchar *meta_name = NULL;
 	g_autofree gchar *data_name = NULL;
 	g_autofree gchar *map_name = NULL;
+	g_autofree gchar *hash_name = NULL;
 	g_autofree gchar *id = NULL;
 	g_autofree gchar *raw_path = NULL;
 	g_autofree gchar *rel_path = NULL;
@@ -600,6 +918,7 @@ as_chunk_store_load_task(AsChunkStore *self, const gchar *task_id, GError **erro
 	g_autoptr(AsChunkTask) task = NULL;
 	g_autoptr(GError) error_local = NULL;
 	guint64 total_size = 0, chunk_size = 0, total_chunks = 0;
+	guint32 first_missing;
 
 	meta_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_META);
 	keyfile = as_chunk_store_read_keyfile(self, meta_name, &error_local);
@@ -660,10 +979,25 @@ as_chunk_store_load_task(AsChunkStore *self, const gchar *task_id, GError **erro
 	}
 
 	/* only counters stay in memory; the map itself is read on demand */
-	if (!as_chunk_task_scan_map(task, as_chunk_task_count_run_cb, NULL, error))
+	first_missing = task->total_chunks;
+	if (!as_chunk_task_scan_map(task, as_chunk_task_count_run_cb, &first_missing, error))
 		return NULL;
-	g_debug("resumed task %s: %u of %u chunks present", task_id, task->done_count,
-		task->total_chunks);
+
+	/* a task from before the .hash file existed gets one now */
+	hash_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_HASH);
+	task->hash_fd = openat(self->staging_fd, hash_name,
+			       O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, AS_CHUNK_STORE_FILE_MODE);
+	if (task->hash_fd >= 0)
+		as_chunk_task_load_hash(task, first_missing);
+	else
+		g_debug("task %s: cannot open %s: %s", task_id, hash_name, g_strerror(errno));
+	g_debug("resumed task %s: %u of %u chunks present, %u hashed", task_id, task->done_count,
+		task->total_chunks, task->hashed_chunks);
+
+	/* catch the hash up over what arrived after the saved prefix */
+	g_mutex_lock(&task->mutex);
+	as_chunk_task_kick_hash_locked(task);
+	g_mutex_unlock(&task->mutex);
 	return g_steal_pointer(&task);
 }
 
@@ -714,6 +1048,7 @@ as_chunk_store_create_task(AsChunkStore *self,
 	g_autofree gchar *data_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_DATA);
 	g_autofree gchar *map_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_MAP);
 	g_autofree gchar *meta_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_META);
+	g_autofree gchar *hash_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_HASH);
 	g_autoptr(AsChunkTask) task = NULL;
 	g_autoptr(GKeyFile) keyfile = g_key_file_new();
 
@@ -724,7 +1059,9 @@ as_chunk_store_create_task(AsChunkStore *self,
 	if (task->data_fd >= 0)
 		task->map_fd =
 			as_chunk_store_create_sized(self, map_name, total_chunks, TRUE, error);
-	if (task->map_fd >= 0) {
+	if (task->map_fd >= 0)
+		task->hash_fd = as_chunk_store_create_sized(self, hash_name, 0, FALSE, error);
+	if (task->hash_fd >= 0) {
 		g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_TASK, "task_id", task_id);
 		g_key_file_set_string(keyfile, AS_CHUNK_STORE_GROUP_TASK, "rel_path", rel_path);
 		g_key_file_set_uint64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "total_size", total_size);
@@ -734,7 +1071,7 @@ as_chunk_store_create_task(AsChunkStore *self,
 		g_key_file_set_int64(keyfile, AS_CHUNK_STORE_GROUP_TASK, "created",
 				     g_get_real_time() / G_USEC_PER_SEC);
 	}
-	if (task->map_fd < 0 || !as_chunk_store_write_keyfile(self, meta_name, keyfile, error)) {
+	if (task->hash_fd < 0 || !as_chunk_store_write_keyfile(self, meta_name, keyfile, error)) {
 		g_prefix_error(error, "failed to create task %s: ", task_id);
 		as_chunk_store_remove_task_files(self, task_id);
 		return NULL;
@@ -1402,6 +1739,25 @@ as_chunk_task_dup_computed_sha256(AsChunkTask *self)
 }
 
 /**
+ * as_chunk_task_get_hashed_chunks:
+ * @self: a #AsChunkTask
+ *
+ * The whole-file SHA-256 follows the chunks as they land, in order, in a worker thread, so
+ * completing a task only hashes what is left. A chunk that arrives before its predecessors
+ * is hashed once they are there.
+ *
+ * Returns: how many chunks, from the first, the running whole-file hash covers
+ **/
+guint32
+as_chunk_task_get_hashed_chunks(AsChunkTask *self)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), 0);
+	locker = g_mutex_locker_new(&self->mutex);
+	return self->hashed_chunks;
+}
+
+/**
  * as_chunk_task_get_bytes_done:
  * @self: a #AsChunkTask
  *
@@ -1596,6 +1952,7 @@ as_chunk_task_end_chunk(AsChunkTask *self, guint32 index, gboolean success, GErr
 	as_chunk_task_range_unlocked(self, index, &offset, &length);
 	self->done_count++;
 	self->bytes_done += length;
+	as_chunk_task_kick_hash_locked(self);
 	return TRUE;
 }
 
@@ -1760,12 +2117,27 @@ as_chunk_task_complete_thread(GTask *task,
 	g_autofree gchar *map_name = as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_MAP);
 	g_autofree gchar *meta_name =
 		as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_META);
+	g_autofree gchar *hash_name =
+		as_chunk_store_task_file(self->id, AS_CHUNK_STORE_SUFFIX_HASH);
 	g_autofree gchar *sha256 = NULL;
 	g_autofree gchar *rel_path = NULL;
 	GError *error = NULL;
+	gboolean hashed;
 
-	sha256 = as_sha256_fd_range(self->data_fd, 0, self->total_size, cancellable, &error);
-	if (sha256 == NULL) {
+	/* the hash followed the chunks as they landed; only the tail, if any, is left */
+	g_mutex_lock(&self->mutex);
+	as_chunk_task_take_hash_locked(self);
+	g_mutex_unlock(&self->mutex);
+	hashed = as_chunk_task_hash_done_chunks(self, cancellable, &error);
+	if (hashed && self->hashed_chunks != self->total_chunks) {
+		g_set_error(&error, AS_ERROR, AS_ERROR_IO, "chunk %u is not in the chunk map",
+			    self->hashed_chunks);
+		hashed = FALSE;
+	}
+	if (hashed)
+		sha256 = as_sha256_state_finish_hex(self->prefix_hash);
+	as_chunk_task_release_hash(self);
+	if (!hashed) {
 		as_chunk_task_set_state(self, AS_CHUNK_TASK_STATE_RECEIVING);
 		g_prefix_error(&error, "failed to verify task %s: ", self->id);
 		g_task_return_error(task, error);
@@ -1811,6 +2183,7 @@ as_chunk_task_complete_thread(GTask *task,
 	as_chunk_task_write_tombstone(self, rel_path, sha256);
 	as_chunk_store_unlink(store, map_name);
 	as_chunk_store_unlink(store, meta_name);
+	as_chunk_store_unlink(store, hash_name);
 
 	g_mutex_lock(&self->mutex);
 	self->state = AS_CHUNK_TASK_STATE_COMPLETED;
@@ -1950,7 +2323,11 @@ as_chunk_task_finalize(GObject *object)
 		close(self->data_fd);
 	if (self->map_fd >= 0)
 		close(self->map_fd);
+	if (self->hash_fd >= 0)
+		close(self->hash_fd);
 	g_hash_table_unref(self->in_flight);
+	as_sha256_state_free(self->prefix_hash);
+	g_cond_clear(&self->hash_cond);
 	g_mutex_clear(&self->mutex);
 	g_free(self->published_rel_path);
 	g_free(self->sha256);
@@ -1973,7 +2350,10 @@ as_chunk_task_init(AsChunkTask *self)
 {
 	self->data_fd = -1;
 	self->map_fd = -1;
+	self->hash_fd = -1;
 	self->state = AS_CHUNK_TASK_STATE_RECEIVING;
 	g_mutex_init(&self->mutex);
+	g_cond_init(&self->hash_cond);
+	self->prefix_hash = as_sha256_state_new();
 	self->in_flight = g_hash_table_new(g_direct_hash, g_direct_equal);
 }

@@ -70,6 +70,7 @@ guint64 as_chunk_task_get_chunk_size(AsChunkTask *self);
 guint32 as_chunk_task_get_total_chunks(AsChunkTask *self);
 guint32 as_chunk_task_get_done_count(AsChunkTask *self);
 guint64 as_chunk_task_get_bytes_done(AsChunkTask *self);
+guint32 as_chunk_task_get_hashed_chunks(AsChunkTask *self);
 int as_chunk_task_get_fd(AsChunkTask *self);
 gboolean as_chunk_task_chunk_range(
 	AsChunkTask *self, guint32 index, guint64 *offset, guint64 *length, GError **error);
