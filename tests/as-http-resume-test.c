@@ -105,6 +105,29 @@ as_test_crash_status(AsTestDaemon *d, guint expected_done)
 	as_test_assert_ranges(obj, "missing", missing, 1);
 }
 
+/* how many chunks the saved running hash of a task covers (the .hash record, see
+ * as-chunk-store.c: magic "ASCHKHS1", then hashed_chunks as u32 little-endian), -1 if none */
+static gint64
+as_test_hashed_chunks(AsTestDaemon *d, const gchar *task_id)
+{
+	g_autofree gchar *name = g_strconcat(task_id, ".hash", NULL);
+	g_autofree gchar *path = g_build_filename(as_test_daemon_get_staging_dir(d), name, NULL);
+	g_autofree gchar *record = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &record, &len, NULL) || len < 12 ||
+	    memcmp(record, "ASCHKHS1", 8) != 0)
+		return -1;
+	return (guint8)record[8] | (guint8)record[9] << 8 | (guint8)record[10] << 16 |
+	       (gint64)(guint8)record[11] << 24;
+}
+
+static gboolean
+as_test_crash_hashed_cb(gpointer user_data)
+{
+	return as_test_hashed_chunks(user_data, "crash") == AS_TEST_CRASH_CHUNK;
+}
+
 /* SIGKILL in the middle of a chunk, restart on the same folders, send only what is missing */
 static void
 as_test_resume_crash(void)
@@ -128,6 +151,9 @@ as_test_resume_crash(void)
 		as_test_obj(reply, SOUP_STATUS_OK);
 	}
 
+	/* the whole-file hash follows the chunks and is saved as it goes */
+	g_assert_true(as_test_wait_for(as_test_crash_hashed_cb, d, AS_TEST_SETTLE_MS));
+
 	/* half of the next chunk, then the daemon dies */
 	{
 		g_autoptr(GSocketConnection) conn = as_test_daemon_raw_connect(d);
@@ -150,6 +176,7 @@ as_test_resume_crash(void)
 	}
 	g_assert_false(g_file_test(saved, G_FILE_TEST_EXISTS));
 	g_assert_true(as_test_staging_has_suffix(d, ".data"));
+	g_assert_cmpint(as_test_hashed_chunks(d, "crash"), ==, AS_TEST_CRASH_CHUNK);
 
 	/* a new daemon on the same folders knows exactly the finished chunks */
 	as_test_started(d);
@@ -185,6 +212,7 @@ as_test_resume_crash(void)
 	g_assert_cmpstr(saved_sha, ==, sha);
 	g_assert_false(as_test_staging_has_suffix(d, ".data"));
 	g_assert_false(as_test_staging_has_suffix(d, ".map"));
+	g_assert_false(as_test_staging_has_suffix(d, ".hash"));
 
 	/* after completion a restart still answers a retried complete from the tombstone */
 	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
@@ -530,6 +558,141 @@ as_test_resume_single_temp(void)
 	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
 }
 
+/* -------- a retried complete while the task is still in memory -------- */
+
+static guint
+as_test_history_count(AsTestDaemon *d, const gchar *filename)
+{
+	g_autoptr(GPtrArray) lines = as_test_read_jsonl(as_test_daemon_get_history_path(d));
+	guint n = 0;
+
+	for (guint i = 0; i < lines->len; i++) {
+		JsonObject *obj = g_ptr_array_index(lines, i);
+		if (g_strcmp0(json_object_get_string_member_with_default(obj, "filename", ""),
+			      filename) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A complete whose reply was lost is retried. While anything still holds the task (here a
+ * duplicate chunk whose body is half sent; in the daemon also its hash worker), the retry
+ * is answered by the live task instead of the tombstone: it must give the same answer and
+ * must not announce the file a second time.
+ */
+static void
+as_test_resume_complete_retry_live(void)
+{
+	g_autoptr(AsTestDaemon) d = NULL;
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autoptr(AsTestReply) dup_reply = NULL;
+	g_autofree gchar *src = NULL;
+	g_autofree gchar *sha = NULL;
+	g_autofree gchar *q = NULL;
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *complete = NULL;
+	const guint32 chunk_size = 64 * 1024, chunks = 3;
+	const guint64 size = 3 * 64 * 1024 - 5;
+
+	as_test_watchdog_arm();
+	d = as_test_started(as_test_daemon_new());
+	src = g_build_filename(as_test_daemon_get_root(d), "retry.src", NULL);
+	sha = as_test_write_random_file(src, size, 800);
+	for (guint32 i = 0; i < chunks; i++) {
+		g_autoptr(AsTestReply) reply = as_test_daemon_send_chunk(
+			d, "retry", "retry.bin", src, size, chunk_size, i, TRUE);
+		as_test_obj(reply, SOUP_STATUS_OK);
+	}
+
+	/* a duplicate of chunk 0, half sent: its request holds the task */
+	conn = as_test_daemon_raw_connect(d);
+	q = as_test_chunk_query("retry", "retry.bin", size, chunk_size, 0);
+	head = g_strdup_printf("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+			       "Authorization: Bearer %s\r\nContent-Length: %u\r\n\r\n",
+			       q, as_test_daemon_get_port(d), as_test_daemon_get_token(d),
+			       chunk_size);
+	as_test_raw_write_all(conn, head, strlen(head));
+	{
+		g_autoptr(GBytes) half = as_test_read_range(src, 0, chunk_size / 2);
+		as_test_raw_write_all(conn, g_bytes_get_data(half, NULL), chunk_size / 2);
+	}
+	g_usleep(200 * G_TIME_SPAN_MILLISECOND);
+
+	complete =
+		g_strdup_printf("/upload/complete?task_id=retry&filename=retry.bin&sha256=%s", sha);
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(AsTestReply) reply = as_test_daemon_post_empty(d, complete);
+		JsonObject *obj = as_test_obj(reply, SOUP_STATUS_OK);
+		g_assert_cmpstr(json_object_get_string_member(obj, "saved_as"), ==, "retry.bin");
+		g_assert_cmpstr(json_object_get_string_member(obj, "sha256"), ==, sha);
+	}
+	g_assert_cmpuint(as_test_history_count(d, "retry.bin"), ==, 1);
+
+	/* the duplicate ends normally */
+	{
+		g_autoptr(GBytes) rest = as_test_read_range(src, chunk_size / 2, chunk_size / 2);
+		as_test_raw_write_all(conn, g_bytes_get_data(rest, NULL), chunk_size / 2);
+	}
+	dup_reply = as_test_raw_read_reply(conn);
+	g_assert_true(json_object_get_boolean_member(as_test_obj(dup_reply, SOUP_STATUS_OK),
+						     "duplicate"));
+	g_assert_cmpuint(as_test_history_count(d, "retry.bin"), ==, 1);
+	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
+}
+
+/* -------- a slow sender through the body pump -------- */
+
+/*
+ * The pump sleeps until a low-water mark of body bytes is queued; a sender trickling below
+ * that mark, with pauses longer than the pump's wait, must still get through (and a pause
+ * is not mistaken for the end), and the file must verify.
+ */
+static void
+as_test_resume_slow_sender(void)
+{
+	g_autoptr(AsTestDaemon) d = NULL;
+	g_autoptr(GBytes) body = as_test_random_bytes(2 * AS_TEST_MIB + 333, 700);
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autoptr(AsTestReply) reply = NULL;
+	g_autofree gchar *sha256 = as_test_bytes_sha256(body);
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *saved = NULL;
+	g_autofree gchar *saved_sha256 = NULL;
+	const guint8 *data = g_bytes_get_data(body, NULL);
+	gsize len = g_bytes_get_size(body);
+	gsize pos = 0;
+
+	as_test_watchdog_arm();
+	d = as_test_started(as_test_daemon_new());
+	saved = as_test_saved_path(d, "slow.bin");
+	conn = as_test_daemon_raw_connect(d);
+	head = g_strdup_printf("PUT /upload/slow.bin HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+			       "Authorization: Bearer %s\r\nX-File-Hash: %s\r\n"
+			       "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+			       as_test_daemon_get_port(d), as_test_daemon_get_token(d), sha256,
+			       len);
+	as_test_raw_write_all(conn, head, strlen(head));
+
+	/* a burst, then a trickle with pauses longer than AS_HTTP_PUMP_WAIT_S, then the rest */
+	as_test_raw_write_all(conn, data, AS_TEST_MIB);
+	pos = AS_TEST_MIB;
+	for (guint i = 0; i < 3; i++) {
+		as_test_raw_write_all(conn, data + pos, 1000);
+		pos += 1000;
+		g_usleep(1300 * G_TIME_SPAN_MILLISECOND);
+	}
+	as_test_raw_write_all(conn, data + pos, len - pos - 10);
+	g_usleep(1300 * G_TIME_SPAN_MILLISECOND);
+	as_test_raw_write_all(conn, data + len - 10, 10);
+
+	reply = as_test_raw_read_reply(conn);
+	as_test_obj(reply, SOUP_STATUS_OK);
+	saved_sha256 = as_test_file_sha256(saved);
+	g_assert_cmpstr(saved_sha256, ==, sha256);
+	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
+}
+
 /* -------- disk full, on a real small file system -------- */
 
 static gboolean
@@ -650,5 +813,8 @@ main(int argc, char **argv)
 			as_test_resume_chunk0_and_existing);
 	g_test_add_func("/aerosync/http-resume/single-temp", as_test_resume_single_temp);
 	g_test_add_func("/aerosync/http-resume/disk-full", as_test_resume_disk_full);
+	g_test_add_func("/aerosync/http-resume/slow-sender", as_test_resume_slow_sender);
+	g_test_add_func("/aerosync/http-resume/complete-retry-live",
+			as_test_resume_complete_retry_live);
 	return g_test_run();
 }

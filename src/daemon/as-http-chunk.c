@@ -339,6 +339,7 @@ typedef struct {
 	SoupServerMessage *msg;
 	AsTransfer *transfer;
 	gchar *expected_sha256;
+	gboolean retry; /* the transfer had completed already: answer, announce nothing */
 } AsCompleteCtx;
 
 static void
@@ -383,7 +384,8 @@ as_http_complete_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		if (g_error_matches(error, AS_ERROR, AS_ERROR_INCOMPLETE) ||
 		    g_error_matches(error, AS_ERROR, AS_ERROR_CONFLICT)) {
 			/* nothing is lost: the sender can still send what is missing */
-			as_transfer_set_state(ctx->transfer, AS_TRANSFER_STATE_RUNNING);
+			if (!ctx->retry)
+				as_transfer_set_state(ctx->transfer, AS_TRANSFER_STATE_RUNNING);
 			as_http_reply_gerror(ctx->msg, error);
 		} else if (g_error_matches(error, AS_ERROR, AS_ERROR_HASH_MISMATCH)) {
 			g_autoptr(JsonObject) obj = json_object_new();
@@ -403,8 +405,10 @@ as_http_complete_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		soup_server_message_unpause(ctx->msg);
 		return;
 	}
-	as_engine_receive_completed(ctx->engine, ctx->transfer, published, sha256,
-				    as_chunk_task_get_total_size(task));
+	/* a retried complete whose first reply was lost must not announce the file twice */
+	if (!ctx->retry)
+		as_engine_receive_completed(ctx->engine, ctx->transfer, published, sha256,
+					    as_chunk_task_get_total_size(task));
 	as_http_complete_reply(ctx->msg, as_chunk_task_get_rel_path(task), published,
 			       as_chunk_task_get_total_size(task), sha256);
 	soup_server_message_unpause(ctx->msg);
@@ -471,7 +475,9 @@ as_http_chunk_complete(AsEngine *engine, SoupServerMessage *msg)
 	ctx->msg = g_object_ref(msg);
 	ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, task));
 	ctx->expected_sha256 = g_strdup(sha256);
-	as_transfer_set_state(ctx->transfer, AS_TRANSFER_STATE_VERIFYING);
+	ctx->retry = as_transfer_get_state(ctx->transfer) == AS_TRANSFER_STATE_COMPLETED;
+	if (!ctx->retry)
+		as_transfer_set_state(ctx->transfer, AS_TRANSFER_STATE_VERIFYING);
 	soup_server_message_pause(msg);
 	as_chunk_task_complete_async(task, sha256, config->overwrite, NULL,
 				     as_http_complete_done_cb, ctx);
