@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "as-error.h"
@@ -33,6 +35,8 @@ struct _AsHttpPump {
 	AsHttpPumpDoneFunc done_func;
 	gpointer user_data;
 	gchar *reply; /* owned, being written */
+	int rcvlowat; /* SO_RCVLOWAT now on the socket, 0 before the first setsockopt() */
+	gboolean rcvlowat_failed;
 };
 
 /* how often the main loop looks at a pump's progress */
@@ -98,18 +102,68 @@ as_http_pump_pwrite_all(int fd, const guint8 *buf, gsize len, guint64 offset, GE
 	return TRUE;
 }
 
-/* fills @buf with exactly @want bytes unless the peer stops */
+/*
+ * Senders write in small pieces (libsoup clients 8 KiB at a time), and each piece would wake
+ * the pump for a poll() and a short recv(). With SO_RCVLOWAT the kernel wakes us only once
+ * this much is queued, so a 1 MiB block takes a few reads. It never asks for more than what
+ * is still missing from the body: the last bytes of a request would never reach the mark.
+ */
+static void
+as_http_pump_set_rcvlowat(AsHttpPump *self, gsize missing)
+{
+	int lowat = (int)MIN(missing, (gsize)AS_HTTP_PUMP_RCVLOWAT);
+
+	if (self->rcvlowat_failed || lowat == self->rcvlowat || lowat < 1)
+		return;
+	if (setsockopt(g_socket_get_fd(self->socket), SOL_SOCKET, SO_RCVLOWAT, &lowat,
+		       sizeof(lowat)) < 0) {
+		g_debug("SO_RCVLOWAT not available: %s", g_strerror(errno));
+		self->rcvlowat_failed = TRUE;
+		return;
+	}
+	self->rcvlowat = lowat;
+}
+
+/*
+ * Fills @buf with exactly @want bytes unless the peer stops. Below the low-water mark the
+ * kernel does not wake us, so the socket times out every AS_HTTP_PUMP_WAIT_S: bytes queued
+ * by then are progress and are taken as they are (a slow, rate-limited sender must not fail);
+ * only AS_HTTP_PUMP_IDLE_TIMEOUT_S without any byte is an error.
+ */
 static gssize
-as_http_pump_read_full(GInputStream *in, guint8 *buf, gsize want, GError **error)
+as_http_pump_read_full(AsHttpPump *self, GInputStream *in, guint8 *buf, gsize want, GError **error)
 {
 	gsize got = 0;
+	guint idle_s = 0;
+	gboolean trickle = FALSE;
+
 	while (got < want) {
-		gssize n = g_input_stream_read(in, buf + got, want - got, NULL, error);
-		if (n < 0)
+		g_autoptr(GError) error_local = NULL;
+		gssize n;
+
+		as_http_pump_set_rcvlowat(self, trickle ? 1 : want - got);
+		n = g_input_stream_read(in, buf + got, want - got, NULL, &error_local);
+		if (n < 0 && g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
+			int queued = 0;
+			if (ioctl(g_socket_get_fd(self->socket), FIONREAD, &queued) == 0 &&
+			    queued > 0) {
+				trickle = TRUE;
+				idle_s = 0;
+				continue;
+			}
+			idle_s += AS_HTTP_PUMP_WAIT_S;
+			if (idle_s < AS_HTTP_PUMP_IDLE_TIMEOUT_S)
+				continue;
+		}
+		if (n < 0) {
+			g_propagate_error(error, g_steal_pointer(&error_local));
 			return -1;
+		}
 		if (n == 0)
 			break;
 		got += (gsize)n;
+		idle_s = 0;
+		trickle = FALSE;
 	}
 	return (gssize)got;
 }
@@ -219,7 +273,7 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 			}
 			buf = block->data;
 		}
-		n = as_http_pump_read_full(in, buf, want, &error);
+		n = as_http_pump_read_full(self, in, buf, want, &error);
 		if (n < 0) {
 			if (block != NULL)
 				as_http_pump_block_free(block);
@@ -247,6 +301,8 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 			/* read and drop the rest so the sender sees our answer, not a reset */
 			g_autofree guint8 *drain = g_malloc(AS_HTTP_PUMP_BLOCK_SIZE);
 			guint64 left = self->length - done - (guint64)n;
+			g_socket_set_timeout(self->socket, AS_HTTP_PUMP_IDLE_TIMEOUT_S);
+			as_http_pump_set_rcvlowat(self, 1);
 			g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE)
 						     : NULL);
 			while (left > 0) {
@@ -295,6 +351,8 @@ as_http_pump_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree gchar *sha256 = g_task_propagate_pointer(G_TASK(res), &error);
 
 	g_clear_handle_id(&self->progress_id, g_source_remove);
+	/* the reply is written with the ordinary idle timeout */
+	g_socket_set_timeout(self->socket, AS_HTTP_PUMP_IDLE_TIMEOUT_S);
 	as_http_pump_progress_cb(self);
 	self->done_func(self, sha256, error, self->user_data);
 }
@@ -326,7 +384,7 @@ as_http_pump_start(SoupServerMessage *msg,
 	self->expect_continue =
 		(soup_message_headers_get_expectations(hdrs) & SOUP_EXPECTATION_CONTINUE) != 0;
 	self->socket = g_object_ref(soup_server_message_get_socket(msg));
-	g_socket_set_timeout(self->socket, AS_HTTP_PUMP_IDLE_TIMEOUT_S);
+	g_socket_set_timeout(self->socket, AS_HTTP_PUMP_WAIT_S);
 	self->stream = soup_server_message_steal_connection(msg);
 	self->progress_id = g_timeout_add(AS_HTTP_PUMP_PROGRESS_MS, as_http_pump_progress_cb, self);
 

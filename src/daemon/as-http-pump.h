@@ -10,6 +10,10 @@ G_BEGIN_DECLS
 #define AS_HTTP_PUMP_MIN_BYTES (1024 * 1024)
 /* one read(), hash update and pwrite() per block */
 #define AS_HTTP_PUMP_BLOCK_SIZE (1024 * 1024)
+/* the pump sleeps until this much of the body is queued on the socket (SO_RCVLOWAT) */
+#define AS_HTTP_PUMP_RCVLOWAT (256 * 1024)
+/* below that mark the pump still looks at the socket this often, for slow senders */
+#define AS_HTTP_PUMP_WAIT_S 1
 /* a sender that sends nothing for this long is dropped; progress, not total time, counts */
 #define AS_HTTP_PUMP_IDLE_TIMEOUT_S 60
 
