@@ -285,7 +285,20 @@ as_publish_file_with_method(int staging_dir_fd,
 		}
 	}
 
-	/* the file is at its final name now, so a failed sync must not fail the publish */
+	/*
+	 * The file is at its final name now, so a failed sync must not fail the publish.
+	 *
+	 * One directory fsync per file stays: it is what makes the answer "saved" durable, and
+	 * this function cannot know whether more files follow. It is also the largest cost of
+	 * many small files: 1000 x 64 KiB daemon to daemon took 3.5-3.7 s with it and 1.1-1.7 s
+	 * without it while the bench machine's disk was busy. Callers that publish many files
+	 * per request (/upload/batch) should instead stage them all, make the data durable
+	 * once (syncfs() of the staging folder), rename them all and sync each directory once
+	 * before the reply: for 1000 x 64 KiB in batches of 64 that measured 0.31-0.64 s against
+	 * 0.87-1.23 s for a directory fsync per file, and 0.67-0.83 s for no sync at all. The
+	 * data must be durable before the rename; chunked tasks sync it in
+	 * as_chunk_task_complete_async().
+	 */
 	if (!as_publish_fsync_dir(dir_fd, &error_local))
 		g_warning("published '%s' but %s", name, error_local->message);
 	close(dir_fd);
