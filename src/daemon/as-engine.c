@@ -302,6 +302,126 @@ as_engine_receive_commit(AsEngine *self,
 	return published;
 }
 
+typedef struct {
+	AsTransfer *transfer; /* owned ref */
+	gchar *temp_name;     /* owned; NULL once published */
+	gchar *rel_path;
+	gchar *sha256;
+	guint64 size;
+	gboolean overwrite;
+	int staging_fd; /* the chunk store's, which outlives the engine's tasks */
+	int root_fd;
+} AsEngineCommit;
+
+static void
+as_engine_commit_free(AsEngineCommit *commit)
+{
+	g_clear_object(&commit->transfer);
+	g_free(commit->temp_name);
+	g_free(commit->rel_path);
+	g_free(commit->sha256);
+	g_free(commit);
+}
+
+static void
+as_engine_commit_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	AsEngineCommit *commit = task_data;
+	GError *error = NULL;
+	gchar *published = as_publish_file(commit->staging_fd, commit->temp_name, commit->root_fd,
+					   commit->rel_path, commit->overwrite, &error);
+	if (published == NULL) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_clear_pointer(&commit->temp_name, g_free);
+	g_task_return_pointer(task, published, g_free);
+}
+
+/* back on the main context: the engine learns the outcome there, as for a sync commit */
+static void
+as_engine_commit_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsEngine *self = AS_ENGINE(source);
+	g_autoptr(GTask) outer = G_TASK(user_data);
+	AsEngineCommit *commit = g_task_get_task_data(G_TASK(res));
+	GError *error = NULL;
+	gchar *published = g_task_propagate_pointer(G_TASK(res), &error);
+
+	if (published == NULL) {
+		as_chunk_store_remove_temp(self->chunk_store, commit->temp_name);
+		as_engine_receive_failed(self, commit->transfer, error->message);
+		g_task_return_error(outer, error);
+		return;
+	}
+	as_engine_receive_completed(self, commit->transfer, published, commit->sha256,
+				    commit->size);
+	g_task_return_pointer(outer, published, g_free);
+}
+
+/**
+ * as_engine_receive_commit_async:
+ * @temp_name: (inout): the staging temp; always taken (set to %NULL): it is published, or
+ *   removed on failure
+ * @callback: called on the thread-default main context once the engine knows the outcome
+ *
+ * as_engine_receive_commit() with the publication (rename and directory fsync) on a worker
+ * thread, so many small files do not queue their fsyncs on the main loop and concurrent ones
+ * share journal commits.
+ **/
+void
+as_engine_receive_commit_async(AsEngine *self,
+			       AsTransfer *transfer,
+			       gchar **temp_name,
+			       const gchar *rel_path,
+			       const gchar *expected_sha256,
+			       const gchar *sha256,
+			       guint64 size,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	GTask *outer = g_task_new(self, NULL, callback, user_data);
+	g_autoptr(GTask) inner = NULL;
+	AsEngineCommit *commit;
+
+	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
+		GError *error = g_error_new(AS_ERROR, AS_ERROR_HASH_MISMATCH,
+					    "SHA-256 mismatch: expected %s, got %s",
+					    expected_sha256, sha256);
+		as_chunk_store_remove_temp(self->chunk_store, *temp_name);
+		g_clear_pointer(temp_name, g_free);
+		as_engine_receive_failed(self, transfer, error->message);
+		g_task_return_error(outer, error);
+		g_object_unref(outer);
+		return;
+	}
+	as_transfer_set_sha256(transfer, sha256);
+	commit = g_new0(AsEngineCommit, 1);
+	commit->transfer = g_object_ref(transfer);
+	commit->temp_name = g_steal_pointer(temp_name);
+	commit->rel_path = g_strdup(rel_path);
+	commit->sha256 = g_strdup(sha256);
+	commit->size = size;
+	commit->overwrite = self->config->overwrite;
+	commit->staging_fd = as_chunk_store_get_staging_fd(self->chunk_store);
+	commit->root_fd = as_chunk_store_get_root_fd(self->chunk_store);
+	inner = g_task_new(self, NULL, as_engine_commit_done_cb, outer);
+	g_task_set_task_data(inner, commit, (GDestroyNotify)as_engine_commit_free);
+	g_task_run_in_thread(inner, as_engine_commit_thread);
+}
+
+/**
+ * as_engine_receive_commit_finish:
+ *
+ * Returns: (transfer full) (nullable): the name the file was published under
+ **/
+gchar *
+as_engine_receive_commit_finish(AsEngine *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
 void
 as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason)
 {

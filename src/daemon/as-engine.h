@@ -70,6 +70,16 @@ gchar *as_engine_receive_commit(AsEngine *self,
 				const gchar *sha256,
 				guint64 size,
 				GError **error);
+void as_engine_receive_commit_async(AsEngine *self,
+				    AsTransfer *transfer,
+				    gchar **temp_name,
+				    const gchar *rel_path,
+				    const gchar *expected_sha256,
+				    const gchar *sha256,
+				    guint64 size,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
+gchar *as_engine_receive_commit_finish(AsEngine *self, GAsyncResult *res, GError **error);
 void as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason);
 void as_engine_record_failure(AsEngine *self,
 			      const gchar *protocol,

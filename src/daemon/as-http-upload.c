@@ -234,24 +234,16 @@ as_upload_reply_json(AsTransfer *transfer,
 	return obj;
 }
 
-/* the file's bytes are on disk: verify, publish, tell the engine */
+/* the file is published or refused, and the engine knows: answer and go on */
 static void
-as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+as_upload_file_settled(AsUploadFile *file,
+		       const gchar *sha256,
+		       const gchar *published,
+		       const GError *error)
 {
-	AsUploadFile *file = user_data;
 	AsUploadCtx *ctx = file->ctx;
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *sha256 = NULL;
-	g_autofree gchar *published = NULL;
 	g_autofree gchar *requested = g_strdup(file->rel_path);
 
-	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
-	if (sha256 == NULL)
-		as_engine_receive_failed(ctx->engine, file->transfer, error->message);
-	else
-		published = as_engine_receive_commit(ctx->engine, file->transfer, &file->temp_name,
-						     file->rel_path, file->expected_sha256, sha256,
-						     file->size, &error);
 	if (published != NULL) {
 		g_free(file->rel_path);
 		file->rel_path = g_strdup(published);
@@ -275,6 +267,45 @@ as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	}
 	as_upload_maybe_reply(ctx);
 	g_object_unref(ctx->msg);
+}
+
+static void
+as_upload_file_committed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsUploadFile *file = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *published =
+		as_engine_receive_commit_finish(AS_ENGINE(source), res, &error);
+
+	as_upload_file_settled(file, as_transfer_get_sha256(file->transfer), published, error);
+}
+
+/* the file's bytes are on disk: verify, publish (off the main loop), tell the engine */
+static void
+as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsUploadFile *file = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *sha256 = NULL;
+
+	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
+	if (sha256 == NULL) {
+		as_engine_receive_failed(file->ctx->engine, file->transfer, error->message);
+		as_upload_file_settled(file, NULL, NULL, error);
+		return;
+	}
+	/* a mismatch is reported with the computed hash, which the transfer may not keep */
+	if (file->expected_sha256 != NULL && !as_sha256_hex_equal(sha256, file->expected_sha256)) {
+		g_autofree gchar *msg = g_strdup_printf("SHA-256 mismatch: expected %s, got %s",
+							file->expected_sha256, sha256);
+		g_set_error_literal(&error, AS_ERROR, AS_ERROR_HASH_MISMATCH, msg);
+		as_engine_receive_failed(file->ctx->engine, file->transfer, msg);
+		as_upload_file_settled(file, sha256, NULL, error);
+		return;
+	}
+	as_engine_receive_commit_async(file->ctx->engine, file->transfer, &file->temp_name,
+				       file->rel_path, NULL, sha256, file->size,
+				       as_upload_file_committed_cb, file);
 }
 
 static void

@@ -169,31 +169,45 @@ as_quic_receiver_data_cb(gpointer user_data, gpointer stream_handle, const guint
 }
 
 static void
-as_quic_receiver_finished_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+as_quic_receiver_settled(AsQuicUpload *up, const GError *error)
 {
-	AsQuicUpload *up = user_data;
-	AsEngine *engine = up->self->engine;
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *sha256 = NULL;
-	g_autofree gchar *published = NULL;
-
-	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
-	if (sha256 == NULL) {
-		g_prefix_error(&error, "writing %s: ", up->rel_path);
-		as_engine_receive_failed(engine, up->transfer, error->message);
-	} else {
-		published =
-			as_engine_receive_commit(engine, up->transfer, &up->temp_name, up->rel_path,
-						 up->expected_sha256, sha256, up->received, &error);
-	}
-	if (published != NULL) {
+	if (error == NULL) {
 		up->reply(up->reply_data, TRUE, NULL);
 	} else {
 		g_autofree gchar *msg = as_quic_framing_error_message(error);
 		up->reply(up->reply_data, FALSE, msg);
 	}
-	g_clear_object(&up->writer);
 	as_quic_upload_free(up);
+}
+
+static void
+as_quic_receiver_committed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *published =
+		as_engine_receive_commit_finish(AS_ENGINE(source), res, &error);
+	as_quic_receiver_settled(user_data, error);
+}
+
+static void
+as_quic_receiver_finished_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsQuicUpload *up = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *sha256 = NULL;
+
+	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
+	g_clear_object(&up->writer);
+	if (sha256 == NULL) {
+		g_prefix_error(&error, "writing %s: ", up->rel_path);
+		as_engine_receive_failed(up->self->engine, up->transfer, error->message);
+		as_quic_receiver_settled(up, error);
+		return;
+	}
+	/* published off the main loop: many small files share their directory fsyncs */
+	as_engine_receive_commit_async(up->self->engine, up->transfer, &up->temp_name, up->rel_path,
+				       up->expected_sha256, sha256, up->received,
+				       as_quic_receiver_committed_cb, up);
 }
 
 static void
