@@ -48,6 +48,8 @@ typedef struct {
 	GInetSocketAddress *target; /* owned: the receiver's QUIC port */
 	GHashTable *clients;	    /* "addr:port" -> AsTestRelayClient */
 	guint n_clients;
+	guint64 up_bytes; /* forwarded towards the receiver */
+	guint64 up_limit; /* past this, datagrams towards the receiver are dropped; 0: never */
 	guint8 buf[AS_TEST_BUFFER];
 } AsTestRelay;
 
@@ -114,6 +116,9 @@ as_test_relay_front_cb(GSocket *socket, GIOCondition cond, gpointer user_data)
 			g_hash_table_insert(relay->clients, g_steal_pointer(&key), c);
 			relay->n_clients++;
 		}
+		if (relay->up_limit > 0 && relay->up_bytes >= relay->up_limit)
+			continue;
+		relay->up_bytes += (guint64)n;
 		(void)g_socket_send_to(c->back, G_SOCKET_ADDRESS(relay->target),
 				       (gchar *)relay->buf, (gsize)n, NULL, NULL);
 	}
@@ -166,8 +171,11 @@ typedef struct {
 	GSocketService *service;
 	guint16 port;
 	guint16 target_port;
-	gchar *find;	/* "\"quic_port\":12345" */
-	gchar *replace; /* same length */
+	gchar *find;	    /* "\"quic_port\":12345" */
+	gchar *replace;	    /* same length */
+	guint64 up_bytes;   /* towards the receiver */
+	guint64 up_limit;   /* past this, uploads stall (nothing more is read); 0: never */
+	GPtrArray *stalled; /* (element-type AsTestPipe): each holds a ref */
 } AsTestProxy;
 
 typedef struct {
@@ -216,6 +224,11 @@ as_test_pipe_wrote_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		as_test_pipe_unref(pipe);
 		return;
 	}
+	/* over the limit: the upload waits here (with its ref) until the test cuts it */
+	if (up && pipe->proxy->up_limit > 0 && pipe->proxy->up_bytes >= pipe->proxy->up_limit) {
+		g_ptr_array_add(pipe->proxy->stalled, pipe);
+		return;
+	}
 	as_test_pipe_read(pipe, up);
 	as_test_pipe_unref(pipe);
 }
@@ -233,6 +246,8 @@ as_test_pipe_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		as_test_pipe_unref(pipe);
 		return;
 	}
+	if (up)
+		pipe->proxy->up_bytes += (guint64)n;
 	/* replies are small: the /health JSON comes in one read */
 	if (!up && pipe->proxy->find != NULL) {
 		gsize find_len = strlen(pipe->proxy->find);
@@ -312,9 +327,24 @@ as_test_proxy_new(guint16 target_port, guint16 quic_port, guint16 fake_quic_port
 				      G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
 	g_assert_no_error(error);
 	proxy->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+	proxy->stalled = g_ptr_array_new();
 	g_signal_connect(proxy->service, "incoming", G_CALLBACK(as_test_proxy_incoming_cb), proxy);
 	g_socket_service_start(proxy->service);
 	return proxy;
+}
+
+/* closes the stalled connections (both ends, as a sender that died would leave them) and
+ * lets new ones through unlimited */
+static void
+as_test_proxy_cut_stalled(AsTestProxy *proxy)
+{
+	proxy->up_limit = 0;
+	for (guint i = 0; i < proxy->stalled->len; i++) {
+		AsTestPipe *pipe = g_ptr_array_index(proxy->stalled, i);
+		as_test_pipe_close(pipe);
+		as_test_pipe_unref(pipe);
+	}
+	g_ptr_array_set_size(proxy->stalled, 0);
 }
 
 static void
@@ -326,6 +356,8 @@ as_test_proxy_free(AsTestProxy *proxy)
 	for (guint i = 0; i < 10; i++)
 		while (g_main_context_iteration(NULL, FALSE))
 			;
+	as_test_proxy_cut_stalled(proxy);
+	g_ptr_array_unref(proxy->stalled);
 	g_free(proxy->find);
 	g_free(proxy->replace);
 	g_free(proxy);
@@ -395,17 +427,25 @@ as_test_name_free_cb(gpointer user_data)
 	return !as_test_name_has_owner(user_data);
 }
 
-static AsTestDaemon *
-as_test_sender_new(GDBusConnection *conn)
+/* (re)starts the sender on the bus; a killed predecessor's name must be gone first */
+static void
+as_test_sender_start(AsTestDaemon *sender, GDBusConnection *conn)
 {
-	AsTestDaemon *sender = as_test_daemon_new();
 	g_autoptr(GError) error = NULL;
 
-	as_test_daemon_set_dbus_address(sender, g_test_dbus_get_bus_address(as_test_bus));
 	g_assert_true(as_test_wait_for(as_test_name_free_cb, conn, AS_TEST_NAME_TIMEOUT_MS));
 	as_test_daemon_start(sender, &error);
 	g_assert_no_error(error);
 	g_assert_true(as_test_wait_for(as_test_name_owned_cb, conn, AS_TEST_NAME_TIMEOUT_MS));
+}
+
+static AsTestDaemon *
+as_test_sender_new(GDBusConnection *conn)
+{
+	AsTestDaemon *sender = as_test_daemon_new();
+
+	as_test_daemon_set_dbus_address(sender, g_test_dbus_get_bus_address(as_test_bus));
+	as_test_sender_start(sender, conn);
 	return sender;
 }
 
@@ -864,8 +904,8 @@ as_test_send_quic_tree(void)
 	g_assert_cmpuint(relay->n_clients, ==, 1);
 }
 
-/* host:port with Protocol auto: /health offers QUIC, small files take it, a file above the
- * chunk size stays on resumable HTTP chunks */
+/* host:port with Protocol auto: /health offers QUIC and the receiver speaks aerosync/2, so a
+ * file above the chunk size goes over QUIC too, in resumable chunks */
 static void
 as_test_send_quic_auto(void)
 {
@@ -905,9 +945,9 @@ as_test_send_quic_auto(void)
 	}
 	as_test_assert_received(receiver, "small.bin", small_sha);
 	as_test_assert_received(receiver, "big.bin", big_sha);
-	g_assert_cmpuint(as_test_count_history(sender, "send", "quic"), ==, 1);
-	g_assert_cmpuint(as_test_count_history(sender, "send", "http-chunk"), ==, 1);
-	g_assert_cmpuint(as_test_count_history(receiver, "receive", "quic"), ==, 1);
+	g_assert_cmpuint(as_test_count_history(sender, "send", "quic"), ==, 2);
+	g_assert_cmpuint(as_test_count_history(sender, "send", "http-chunk"), ==, 0);
+	g_assert_cmpuint(as_test_count_history(receiver, "receive", "quic"), ==, 2);
 }
 
 /* /health offers QUIC on a port that swallows UDP: auto goes on over HTTP after the
@@ -1047,6 +1087,251 @@ as_test_send_quic_fallback_midway(void)
 	g_assert_cmpuint(n_quic, >, 0);
 	g_assert_cmpuint(n_quic, <, n_files);
 	g_assert_cmpuint(as_test_count_history(receiver, "receive", "quic"), ==, n_quic);
+}
+
+/* how many chunks of a task the receiver holds (QUIC and HTTP share the chunk store) */
+static guint64
+as_test_received_chunks(AsTestDaemon *receiver, const gchar *task_id)
+{
+	g_autofree gchar *query = g_strdup_printf("/upload/status?task_id=%s", task_id);
+	g_autoptr(AsTestReply) reply = as_test_daemon_get(receiver, query);
+
+	if (reply->status != SOUP_STATUS_OK)
+		return 0;
+	return (guint64)json_object_get_int_member_with_default(as_test_reply_object(reply),
+								"received_chunks", 0);
+}
+
+static gboolean
+as_test_proxy_stalled_cb(gpointer user_data)
+{
+	AsTestProxy *proxy = user_data;
+	return proxy->stalled->len > 0;
+}
+
+static gboolean
+as_test_relay_blocked_cb(gpointer user_data)
+{
+	AsTestRelay *relay = user_data;
+	return relay->up_bytes >= relay->up_limit;
+}
+
+/* lets the main loop (the relay, the proxy) run for a while */
+static void
+as_test_run_for(guint ms)
+{
+	gint64 until = g_get_monotonic_time() + (gint64)ms * 1000;
+	while (g_get_monotonic_time() < until) {
+		while (g_main_context_iteration(NULL, FALSE))
+			;
+		g_usleep(1000);
+	}
+}
+
+static gchar *
+as_test_transfer_id(GDBusConnection *conn, const gchar *path)
+{
+	g_autoptr(GVariant) props = as_test_props(conn, path);
+	g_assert_nonnull(props);
+	return as_test_prop_string(props, "Id");
+}
+
+/* what a relay passed for a file of @remaining chunks of @chunk bytes, and up to @extra more
+ * in flight: the data, QUIC's headers and acknowledgements, and the handshake */
+static guint64
+as_test_quic_bound(guint64 remaining, guint64 extra, guint64 chunk)
+{
+	return (remaining + extra) * chunk / 100 * 106 + 256 * 1024;
+}
+
+/* quic:// to an aerosync/2 receiver, the sending daemon killed mid-file (kill -9) and started
+ * again: it picks the transfer up from its record and sends only the chunks the receiver's HAVE
+ * says are missing (counted by the relay in front of the receiver) */
+static void
+as_test_send_quic_resume_sender_killed(void)
+{
+	g_autoptr(GDBusConnection) conn = as_test_connection();
+	g_autoptr(AsTestDaemon) sender = NULL;
+	g_autoptr(AsTestDaemon) receiver = NULL;
+	g_autoptr(AsTestRelay) relay = NULL;
+	g_autoptr(GVariant) props = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariantBuilder) options = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *sha256 = NULL;
+	g_autofree gchar *dest = NULL;
+	g_autofree gchar *object = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *task_id = NULL;
+	const guint64 chunk = AS_TEST_MIB;
+	const guint64 size = 24 * AS_TEST_MIB + 99;
+	const guint64 total = (size + chunk - 1) / chunk;
+	guint64 chunks_at_kill;
+
+	as_test_watchdog_arm();
+	sender = as_test_sender_new(conn);
+	receiver = as_test_receiver_new(0);
+	relay = as_test_relay_new(as_test_daemon_get_quic_port(receiver));
+	path = as_test_one_file(sender, "resume.bin", size, 31);
+	sha256 = as_test_file_sha256(path);
+	dest = g_strdup_printf("quic://127.0.0.1:%u", relay->port);
+	options = as_test_options_with_token(sender, receiver);
+	g_variant_builder_add(options, "{sv}", AS_SEND_KEY_CHUNK_SIZE, g_variant_new_uint64(chunk));
+	/* the relay stops passing data a third of the way in: the send stalls there */
+	relay->up_limit = 8 * chunk;
+	{
+		const gchar *paths[] = {path, NULL};
+		object = as_test_send(conn, paths, dest, options, &error);
+	}
+	g_assert_no_error(error);
+	id = as_test_transfer_id(conn, object);
+	task_id = g_strdup_printf("%s-0", id);
+	g_assert_true(as_test_wait_for(as_test_relay_blocked_cb, relay, AS_TEST_FINISH_TIMEOUT_MS));
+	as_test_run_for(300);
+	as_test_daemon_kill(sender);
+	chunks_at_kill = as_test_received_chunks(receiver, task_id);
+	g_test_message("killed the sender with %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+		       " chunks received",
+		       chunks_at_kill, total);
+	g_assert_cmpuint(chunks_at_kill, >=, 1);
+	g_assert_cmpuint(chunks_at_kill, <, total);
+
+	/* the dead sender's connection holds the chunk it was sending at the receiver until its
+	 * idle timeout (30 s), and the receiver refuses that chunk to anyone else meanwhile:
+	 * restarting the receiver (same chunk store, new ports behind the same relay) stands in
+	 * for waiting that out */
+	g_assert_cmpint(as_test_daemon_stop(receiver), ==, 0);
+	as_test_daemon_start(receiver, &error);
+	g_assert_no_error(error);
+	g_object_unref(relay->target);
+	{
+		g_autoptr(GInetAddress) loopback =
+			g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+		relay->target = G_INET_SOCKET_ADDRESS(g_inet_socket_address_new(
+			loopback, as_test_daemon_get_quic_port(receiver)));
+	}
+	g_assert_cmpuint(as_test_received_chunks(receiver, task_id), ==, chunks_at_kill);
+
+	/* same state directory: it goes on by itself, over a new connection */
+	relay->up_limit = 0;
+	relay->up_bytes = 0;
+	as_test_sender_start(sender, conn);
+	props = as_test_wait_completed(conn, object);
+	as_test_assert_received(receiver, "resume.bin", sha256);
+	g_assert_cmpuint(as_test_prop_u64(props, "BytesDone"), ==, size);
+	{
+		g_autofree gchar *protocol = as_test_prop_string(props, "Protocol");
+		g_autofree gchar *got = as_test_prop_string(props, "Sha256");
+		g_assert_cmpstr(protocol, ==, "quic");
+		g_assert_cmpstr(got, ==, sha256);
+	}
+	g_test_message("after the restart %" G_GUINT64_FORMAT " bytes went through the relay for "
+		       "%" G_GUINT64_FORMAT " missing chunks",
+		       relay->up_bytes, total - chunks_at_kill);
+	/* the chunks the receiver held did not go again */
+	g_assert_cmpuint(relay->up_bytes, >=, (total - chunks_at_kill - 1) * chunk);
+	g_assert_cmpuint(relay->up_bytes, <=, as_test_quic_bound(total - chunks_at_kill, 1, chunk));
+	g_assert_cmpuint(relay->up_bytes, <, size);
+	g_assert_cmpuint(as_test_count_history(receiver, "receive", "quic"), ==, 1);
+}
+
+/* a file started over HTTP chunks (Protocol auto while QUIC did not get through) and the
+ * sending daemon killed mid-file; restarted, it finds QUIC working and finishes the same task
+ * over aerosync/2, sending only the chunks the receiver's HAVE lacks */
+static void
+as_test_send_quic_http_then_quic(void)
+{
+	g_autoptr(GDBusConnection) conn = as_test_connection();
+	g_autoptr(AsTestDaemon) sender = NULL;
+	g_autoptr(AsTestDaemon) receiver = NULL;
+	g_autoptr(AsTestProxy) proxy = NULL;
+	g_autoptr(AsTestRelay) relay = NULL;
+	g_autoptr(GVariant) props = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariantBuilder) options = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *sha256 = NULL;
+	g_autofree gchar *dest = NULL;
+	g_autofree gchar *object = NULL;
+	g_autofree gchar *protocol = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *task_id = NULL;
+	const guint64 chunk = AS_TEST_MIB;
+	const guint64 size = 16 * AS_TEST_MIB + 5;
+	const guint64 total = (size + chunk - 1) / chunk;
+	guint64 chunks_by_http;
+	guint16 quic_port;
+
+	as_test_watchdog_arm();
+	sender = as_test_sender_new(conn);
+	receiver = as_test_receiver_new(0);
+	quic_port = as_test_daemon_get_quic_port(receiver);
+	/* /health announces the relay, whose port must be as long as the real one */
+	for (guint attempt = 0; attempt < 100 && relay == NULL; attempt++) {
+		AsTestRelay *candidate = as_test_relay_new(quic_port);
+		g_autofree gchar *a = g_strdup_printf("%u", candidate->port);
+		g_autofree gchar *b = g_strdup_printf("%u", quic_port);
+		if (strlen(a) == strlen(b))
+			relay = candidate;
+		else
+			as_test_relay_free(candidate);
+	}
+	g_assert_nonnull(relay);
+	proxy = as_test_proxy_new(as_test_daemon_get_port(receiver), quic_port, relay->port);
+	path = as_test_one_file(sender, "handover.bin", size, 33);
+	sha256 = as_test_file_sha256(path);
+	dest = g_strdup_printf("127.0.0.1:%u", proxy->port);
+	options = as_test_options_with_token(sender, receiver);
+	g_variant_builder_add(options, "{sv}", AS_SEND_KEY_CHUNK_SIZE, g_variant_new_uint64(chunk));
+	/* UDP gets nowhere at first (the handshake times out: HTTP), and HTTP stalls after six
+	 * chunks' worth */
+	relay->up_limit = 1;
+	proxy->up_limit = 6 * chunk;
+	{
+		const gchar *paths[] = {path, NULL};
+		object = as_test_send(conn, paths, dest, options, &error);
+	}
+	g_assert_no_error(error);
+	id = as_test_transfer_id(conn, object);
+	task_id = g_strdup_printf("%s-0", id);
+	g_assert_true(as_test_wait_for(as_test_proxy_stalled_cb, proxy, AS_TEST_FINISH_TIMEOUT_MS));
+	as_test_run_for(300);
+	{
+		g_autoptr(GVariant) props_before = as_test_props(conn, object);
+		protocol = as_test_prop_string(props_before, "Protocol");
+	}
+	g_assert_true(g_str_has_prefix(protocol, "http (QUIC fallback: "));
+	as_test_daemon_kill(sender);
+	/* the dead sender's TCP connections close: the receiver drops the chunk under way */
+	as_test_proxy_cut_stalled(proxy);
+	as_test_run_for(300);
+	chunks_by_http = as_test_received_chunks(receiver, task_id);
+	g_test_message("killed the sender with %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+		       " chunks received over HTTP",
+		       chunks_by_http, total);
+	g_assert_cmpuint(chunks_by_http, >=, 1);
+	g_assert_cmpuint(chunks_by_http, <, total);
+
+	/* QUIC gets through now: the resumed send negotiates it and goes on with the task */
+	relay->up_limit = 0;
+	relay->up_bytes = 0;
+	as_test_sender_start(sender, conn);
+	props = as_test_wait_completed(conn, object);
+	g_clear_pointer(&protocol, g_free);
+	protocol = as_test_prop_string(props, "Protocol");
+	g_test_message("after the restart: %s, %" G_GUINT64_FORMAT
+		       " bytes through the relay for %" G_GUINT64_FORMAT " missing chunks",
+		       protocol, relay->up_bytes, total - chunks_by_http);
+	g_assert_cmpstr(protocol, ==, "quic");
+	as_test_assert_received(receiver, "handover.bin", sha256);
+	g_assert_cmpuint(as_test_count_history(sender, "send", "quic"), ==, 1);
+	/* one file received, under the protocol its task began with */
+	g_assert_cmpuint(as_test_count_history(receiver, "receive", "quic") +
+				 as_test_count_history(receiver, "receive", "http-chunk"),
+			 ==, 1);
+	g_assert_cmpuint(relay->up_bytes, >=, (total - chunks_by_http - 1) * chunk);
+	g_assert_cmpuint(relay->up_bytes, <=, as_test_quic_bound(total - chunks_by_http, 1, chunk));
+	g_assert_cmpuint(relay->up_bytes, <, size);
 }
 
 /* quic:// where nothing listens: a clear failure, no HTTP */
@@ -1526,6 +1811,9 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/send-quic/auto", as_test_send_quic_auto);
 	g_test_add_func("/aerosync/send-quic/fallback", as_test_send_quic_fallback);
 	g_test_add_func("/aerosync/send-quic/fallback-midway", as_test_send_quic_fallback_midway);
+	g_test_add_func("/aerosync/send-quic/resume-sender-killed",
+			as_test_send_quic_resume_sender_killed);
+	g_test_add_func("/aerosync/send-quic/http-then-quic", as_test_send_quic_http_then_quic);
 	g_test_add_func("/aerosync/send-quic/dead-port", as_test_send_quic_dead_port);
 	g_test_add_func("/aerosync/send-quic/pin", as_test_send_quic_pin);
 	g_test_add_func("/aerosync/send-quic/known-peer-changed",

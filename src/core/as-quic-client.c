@@ -15,6 +15,7 @@
 #include "as-quic-conn.h"
 #include "as-quic-framing.h"
 #include "as-quic-v2.h"
+#include "as-rate-limit.h"
 #include "as-sha256.h"
 
 /* what the client receives is only replies: small windows */
@@ -65,6 +66,7 @@ struct _AsQuicClientUpload {
 	guint32 chunks_sent;
 	guint32 chunks_skipped;
 	guint32 chunks_acked;
+	gint read_stop; /* atomic: completed, a read waiting for the rate limit gives up */
 };
 
 struct _AsQuicClientConn {
@@ -126,6 +128,8 @@ struct _AsQuicClient {
 	GSource *completion_source;
 	gchar *peer_fingerprint;
 	gchar *remote_address;
+	AsRateLimiter *limiter_a; /* owned ref, nullable: paces reads from files */
+	AsRateLimiter *limiter_b; /* owned ref, nullable */
 	AsQuicClientStats stats;
 };
 
@@ -248,6 +252,7 @@ as_quic_client_upload_complete_full(AsQuicClientUpload *u,
 {
 	AsQuicClient *self = u->client;
 
+	g_atomic_int_set(&u->read_stop, 1);
 	if (u->task == NULL) {
 		if (reply != NULL)
 			reply_free(reply);
@@ -304,13 +309,45 @@ typedef struct {
 	gsize len;
 	guint8 *buf;
 	AsSha256 *sha; /* unowned: aerosync/2 hashes the chunk here, off the main thread */
+	AsRateLimiter *limiter_a; /* owned ref, nullable */
+	AsRateLimiter *limiter_b; /* owned ref, nullable */
+	gint *stop;		  /* the upload's read_stop; the task holds a ref on the upload */
 } AsQuicClientRead;
 
 static void
 as_quic_client_read_free(AsQuicClientRead *r)
 {
+	g_clear_object(&r->limiter_a);
+	g_clear_object(&r->limiter_b);
 	g_free(r->buf);
 	g_free(r);
+}
+
+static gboolean
+as_quic_client_limited(AsRateLimiter *a, AsRateLimiter *b)
+{
+	return (a != NULL && as_rate_limiter_get_rate(a) > 0) ||
+	       (b != NULL && as_rate_limiter_get_rate(b) > 0);
+}
+
+/* waits until the limiters allow @r's bytes; FALSE when the upload ended meanwhile */
+static gboolean
+as_quic_client_read_pace(AsQuicClientRead *r)
+{
+	gint64 delay;
+
+	if (!as_quic_client_limited(r->limiter_a, r->limiter_b))
+		return TRUE;
+	delay = as_rate_limiter_reserve_pair(r->limiter_a, r->limiter_b, r->len,
+					     g_get_monotonic_time());
+	while (delay > 0) {
+		if (g_atomic_int_get(r->stop))
+			return FALSE;
+		g_usleep((gulong)MIN(delay, (gint64)AS_QUIC_CLIENT_RATE_RECHECK_MS * 1000));
+		delay = as_rate_limiter_get_delay_pair(r->limiter_a, r->limiter_b,
+						       g_get_monotonic_time());
+	}
+	return TRUE;
 }
 
 static void
@@ -322,6 +359,11 @@ as_quic_client_read_thread(GTask *task,
 	AsQuicClientRead *r = task_data;
 	gsize done = 0;
 
+	if (!as_quic_client_read_pace(r)) {
+		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+					"the upload was stopped");
+		return;
+	}
 	while (done < r->len) {
 		ssize_t n = pread(r->fd, r->buf + done, r->len - done, (off_t)(r->offset + done));
 		if (n < 0 && errno == EINTR)
@@ -669,6 +711,15 @@ as_quic_client_upload_start_read(AsQuicClientUpload *u, gsize len)
 		g_autoptr(GTask) task = g_task_new(NULL, NULL, as_quic_client_fd_read_cb,
 						   as_quic_client_upload_ref(u));
 		AsQuicClientRead *r = g_new0(AsQuicClientRead, 1);
+		AsQuicClient *self = u->client;
+		/* a paced read is small, so a rate change applies within a fraction of a second */
+		if (as_quic_client_limited(self->limiter_a, self->limiter_b))
+			len = MIN(len, (gsize)AS_QUIC_CLIENT_LIMITED_READ_SIZE);
+		if (self->limiter_a != NULL)
+			r->limiter_a = g_object_ref(self->limiter_a);
+		if (self->limiter_b != NULL)
+			r->limiter_b = g_object_ref(self->limiter_b);
+		r->stop = &u->read_stop;
 		r->fd = u->fd;
 		r->offset = u->fd_offset + (u->v2 ? u->cur_offset + u->cur_pos : u->read_pos);
 		r->len = len;
@@ -1650,6 +1701,23 @@ as_quic_client_set_idle_timeout_ms(AsQuicClient *self, guint timeout_ms)
 }
 
 /**
+ * as_quic_client_set_limiters:
+ * @self: a #AsQuicClient
+ * @limiter_a: (nullable): e.g. the transfer's own rate limit
+ * @limiter_b: (nullable): e.g. the daemon-wide one
+ *
+ * Paces the reads of file bodies (as_quic_client_upload_fd_async() and aerosync/2 uploads)
+ * by both limiters, as they are at each read, so a rate changed later applies too.
+ **/
+void
+as_quic_client_set_limiters(AsQuicClient *self, AsRateLimiter *limiter_a, AsRateLimiter *limiter_b)
+{
+	g_return_if_fail(AS_IS_QUIC_CLIENT(self));
+	g_set_object(&self->limiter_a, limiter_a);
+	g_set_object(&self->limiter_b, limiter_b);
+}
+
+/**
  * as_quic_client_set_cc_algo:
  *
  * Congestion control for the uploads, CUBIC by default. Applies to the next connection.
@@ -2245,6 +2313,8 @@ as_quic_client_finalize(GObject *object)
 	g_free(self->token);
 	g_free(self->peer_fingerprint);
 	g_free(self->remote_address);
+	g_clear_object(&self->limiter_a);
+	g_clear_object(&self->limiter_b);
 	G_OBJECT_CLASS(as_quic_client_parent_class)->finalize(object);
 }
 

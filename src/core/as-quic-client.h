@@ -5,6 +5,7 @@
 
 #include "as-quic-v2.h"
 #include "as-quic.h"
+#include "as-rate-limit.h"
 
 G_BEGIN_DECLS
 
@@ -78,6 +79,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsQuicV2UploadResult, as_quic_v2_upload_result_fre
  * A snapshot of the current connection (zeroes when there is none) and counters since the
  * client was created.
  **/
+/* with a rate limit, files are read in pieces this big, each paced before it is read; the
+ * limiter is rechecked this often while a read waits, so a new rate applies quickly */
+#define AS_QUIC_CLIENT_LIMITED_READ_SIZE (64 * 1024)
+#define AS_QUIC_CLIENT_RATE_RECHECK_MS	 250
+
 typedef struct {
 	gboolean connected;
 	guint64 smoothed_rtt_us;
@@ -99,6 +105,8 @@ void as_quic_client_set_insecure(AsQuicClient *self, gboolean insecure);
 void as_quic_client_set_handshake_timeout_ms(AsQuicClient *self, guint timeout_ms);
 void as_quic_client_set_idle_timeout_ms(AsQuicClient *self, guint timeout_ms);
 void as_quic_client_set_cc_algo(AsQuicClient *self, AsQuicCcAlgo cc_algo);
+void
+as_quic_client_set_limiters(AsQuicClient *self, AsRateLimiter *limiter_a, AsRateLimiter *limiter_b);
 
 void as_quic_client_connect_async(AsQuicClient *self,
 				  GCancellable *cancellable,

@@ -1640,15 +1640,79 @@ as_send_job_quic_fallback(AsSendJob *self, const GError *error)
 	}
 }
 
+/* the whole-file hash of an aerosync/2 upload advanced: the record keeps it, as for HTTP
+ * chunks, so neither transport hashes those chunks again after a restart */
+static void
+as_send_job_quic_v2_hash_cb(guint32 hashed_chunks, GBytes *hash_state, gpointer user_data)
+{
+	AsSendReq *req = user_data;
+	AsSendFile *file = req->file;
+	g_autoptr(GError) error_local = NULL;
+
+	if (req->job == NULL || file == NULL || hashed_chunks <= file->hashed_chunks)
+		return;
+	g_clear_pointer(&file->hash_state, g_bytes_unref);
+	file->hash_state = g_bytes_ref(hash_state);
+	file->hashed_chunks = hashed_chunks;
+	if (!as_send_state_update_file(req->job->state, file, &error_local)) {
+		g_warning("cannot record the progress of %s: %s", file->name, error_local->message);
+		return;
+	}
+	as_send_job_save(req->job, FALSE);
+}
+
+static void as_send_job_quic_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+static guint64 as_send_job_chunk_size_for(AsSendJob *self, guint64 size);
+
+/*
+ * A file over aerosync/2 is the very task the HTTP chunk path would send: the same task id and
+ * chunk size, recorded before the first byte goes, so a file interrupted here resumes over
+ * either transport, and after a restart, from the chunks the receiver says it holds.
+ */
+static void
+as_send_job_quic_v2_dispatch(AsSendJob *self, AsSendReq *req)
+{
+	g_autoptr(GError) error_local = NULL;
+	AsSendFile *file = req->file;
+
+	if (file->task_id == NULL) {
+		file->task_id = as_send_job_file_id(self, file);
+		file->chunk_size = as_send_job_chunk_size_for(self, file->size);
+		file->total_chunks =
+			(guint32)((file->size + file->chunk_size - 1) / file->chunk_size);
+		file->hashed_chunks = 0;
+		g_clear_pointer(&file->hash_state, g_bytes_unref);
+	}
+	file->state = AS_SEND_FILE_STATE_SENDING;
+	if (!as_send_state_update_file(self->state, file, &error_local))
+		g_warning("cannot record %s: %s", file->name, error_local->message);
+	as_send_job_save(self, FALSE);
+	as_quic_sender_v2_upload_async(
+		self->quic, file->source, file->name, file->size, file->mtime_us, file->task_id,
+		file->chunk_size, self->opts.verify, file->hash_state, file->hashed_chunks,
+		as_send_job_quic_v2_hash_cb, req, self->cancellable, as_send_job_quic_cb, req);
+}
+
 static void
 as_send_job_quic_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	AsSendReq *req = user_data;
 	g_autoptr(AsSendJob) self = g_object_ref(req->job);
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *sha256 =
-		as_quic_sender_upload_finish(AS_QUIC_SENDER(source), res, &error);
+	g_autofree gchar *saved_as = NULL;
+	g_autofree gchar *sha256 = NULL;
+	guint32 chunks_sent = 0;
+	guint32 chunks_skipped = 0;
 
+	if (g_async_result_is_tagged(res, as_quic_sender_v2_upload_async)) {
+		sha256 = as_quic_sender_v2_upload_finish(AS_QUIC_SENDER(source), res, &saved_as,
+							 &chunks_sent, &chunks_skipped, &error);
+		if (sha256 != NULL && chunks_skipped > 0)
+			g_info("%s: %s resumed: %u chunks were at the receiver, %u sent", self->id,
+			       req->file->name, chunks_skipped, chunks_sent);
+	} else {
+		sha256 = as_quic_sender_upload_finish(AS_QUIC_SENDER(source), res, &error);
+	}
 	as_send_job_req_landed(self, req);
 	if (self->phase == AS_SEND_JOB_PHASE_DONE) {
 		as_send_req_free(req);
@@ -1666,11 +1730,12 @@ as_send_job_quic_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (sha256 != NULL) {
 		/* SUCCESS after a HASH line: the receiver computed the same digest */
 		as_send_job_network_ok(self);
-		as_send_job_file_finished(self, req->file, "quic", sha256, NULL, req->started_us,
-					  NULL);
+		as_send_job_file_finished(self, req->file, "quic", sha256, saved_as,
+					  req->started_us, NULL);
 		as_send_req_free(req);
 	} else if (as_send_job_req_cancelled(self, req, error, &self->ready_data)) {
-		/* paused: the file goes again, from its start */
+		/* paused: the file goes again, from its start (aerosync/2: from the chunks the
+		 * receiver lacks) */
 	} else if (g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED)) {
 		/* a refused token, or a certificate that no longer checks out: nothing gets in */
 		g_autofree gchar *reason = g_strdup_printf(
@@ -2247,6 +2312,8 @@ as_send_job_start_chunked(AsSendJob *self, AsSendFile *file)
 {
 	g_autoptr(GError) error = NULL;
 	AsSendChunked *c = g_atomic_rc_box_new0(AsSendChunked);
+	/* started before: in an earlier run, or over QUIC before the job went over to HTTP */
+	gboolean known_task = file->task_id != NULL;
 	guint64 n_chunks;
 
 	c->job = self;
@@ -2299,8 +2366,8 @@ as_send_job_start_chunked(AsSendJob *self, AsSendFile *file)
 		as_send_chunked_fail(c, error->message);
 		return;
 	}
-	/* a resumed transfer asks what the receiver holds; a new task id cannot be known there */
-	if (self->resumed) {
+	/* a task started before asks what the receiver holds; a new id cannot be known there */
+	if (self->resumed || known_task) {
 		as_send_job_queue_status(self, c, FALSE);
 		return;
 	}
@@ -2322,9 +2389,10 @@ static AsSendKind
 as_send_job_classify(AsSendJob *self, const AsSendFile *file)
 {
 #if HAVE_QUIC
-	/* whole files over QUIC, except those HTTP chunks can resume when HTTP is there */
-	if (self->quic != NULL &&
-	    (self->quic_only || (file->task_id == NULL && file->size < self->opts.chunk_size)))
+	/* aerosync/2 resumes like HTTP chunks (the same task): every file goes over it; with the
+	 * 0.x framing, whole files, except those HTTP chunks can resume when HTTP is there */
+	if (self->quic != NULL && (self->quic_only || as_quic_sender_is_v2(self->quic) ||
+				   (file->task_id == NULL && file->size < self->opts.chunk_size)))
 		return AS_SEND_KIND_QUIC;
 #endif
 	if (file->task_id != NULL)
@@ -2498,6 +2566,10 @@ as_send_job_dispatch(AsSendJob *self, AsSendReq *req)
 		}
 		self->n_data_in_flight++;
 		as_send_job_set_current(self, req->file->name);
+		if (as_quic_sender_is_v2(self->quic)) {
+			as_send_job_quic_v2_dispatch(self, req);
+			break;
+		}
 		as_quic_sender_upload_async(self->quic, req->file->source, req->file->name,
 					    req->file->size, req->file->mtime_us, self->opts.verify,
 					    self->cancellable, as_send_job_quic_cb, req);
@@ -2855,6 +2927,10 @@ as_send_job_quic_connect(AsSendJob *self,
 	as_quic_sender_set_insecure(self->quic, self->opts.insecure);
 	as_quic_sender_set_expected_fingerprint(self->quic, announced_sha256);
 	as_quic_sender_set_known_peers(self->quic, known_peers);
+	/* resumable aerosync/2 for files named one by one (typically few and big) and for sends
+	 * that resume; the cheaper 0.x framing for directory trees, typically many small files,
+	 * whose big files still resume over HTTP chunks when Protocol is auto */
+	as_quic_sender_set_prefer_v2(self->quic, !self->opts.recursive || self->resumed);
 	as_quic_sender_connect_async(self->quic, self->cancellable, as_send_job_quic_connected_cb,
 				     g_object_ref(self));
 }
