@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "as-error.h"
+#include "as-http-raw-request.h"
 #include "as-peer-client.h"
 
 G_DEFINE_QUARK(as - peer - client - error - quark, as_peer_client_error)
@@ -633,13 +634,15 @@ as_peer_client_escape_path(const gchar *name)
 
 struct _AsPeerClient {
 	GObject parent_instance;
-	SoupSession *session;	  /* owned */
-	gchar *base_url;	  /* http://host:port */
-	gchar *host_port;	  /* host:port, for messages */
-	gchar *authorization;	  /* "Bearer ...", never logged */
-	gchar *tag;		  /* X-AeroSync-Tag, nullable */
-	AsRateLimiter *limiter_a; /* owned ref, nullable */
-	AsRateLimiter *limiter_b; /* owned ref, nullable */
+	SoupSession *session;	     /* owned */
+	gchar *base_url;	     /* http://host:port */
+	gchar *host_port;	     /* host:port, for messages */
+	gchar *authorization;	     /* "Bearer ...", never logged */
+	gchar *tag;		     /* X-AeroSync-Tag, nullable */
+	AsRateLimiter *limiter_a;    /* owned ref, nullable */
+	AsRateLimiter *limiter_b;    /* owned ref, nullable */
+	GSocketClient *sockets;	     /* owned: connections of large bodies */
+	GPtrArray *raw_cancellables; /* (element-type GCancellable): raw requests in flight */
 };
 
 G_DEFINE_TYPE(AsPeerClient, as_peer_client, G_TYPE_OBJECT)
@@ -691,9 +694,8 @@ as_peer_client_prefix_network_error(AsPeerClient *self, GError **error)
 
 /* "HTTP 507: no space left on the receiving disk", from the receiver's JSON error */
 static GError *
-as_peer_client_status_error(SoupMessage *msg, JsonObject *obj)
+as_peer_client_status_error(guint status, const gchar *reason, JsonObject *obj)
 {
-	guint status = soup_message_get_status(msg);
 	const gchar *text = NULL;
 	const gchar *detail = NULL;
 
@@ -702,7 +704,7 @@ as_peer_client_status_error(SoupMessage *msg, JsonObject *obj)
 		detail = json_object_get_string_member_with_default(obj, "detail", NULL);
 	}
 	if (text == NULL)
-		text = soup_message_get_reason_phrase(msg);
+		text = reason;
 	if (text == NULL || text[0] == '\0')
 		text = soup_status_get_phrase(status);
 	if (detail != NULL)
@@ -745,7 +747,9 @@ as_peer_client_reply_done(GTask *task)
 		}
 	}
 	if (!SOUP_STATUS_IS_SUCCESSFUL(status)) {
-		g_task_return_error(task, as_peer_client_status_error(req->msg, obj));
+		g_task_return_error(task,
+				    as_peer_client_status_error(
+					    status, soup_message_get_reason_phrase(req->msg), obj));
 		return;
 	}
 	if (obj == NULL) {
@@ -831,6 +835,130 @@ as_peer_client_message(AsPeerClient *self, const gchar *method, const gchar *pat
 	return msg;
 }
 
+/* -------- large bodies, without libsoup's 8 KiB splice -------- */
+
+typedef struct {
+	GCancellable *cancellable; /* owned: cancelled by the caller's or by abort */
+	GCancellable *caller;	   /* owned, nullable */
+	gulong caller_id;
+} AsPeerRawRequest;
+
+static void
+as_peer_raw_request_free(AsPeerRawRequest *raw)
+{
+	if (raw->caller != NULL)
+		g_cancellable_disconnect(raw->caller, raw->caller_id);
+	g_clear_object(&raw->caller);
+	g_object_unref(raw->cancellable);
+	g_free(raw);
+}
+
+static void
+as_peer_raw_request_cancelled_cb(GCancellable *caller, gpointer user_data)
+{
+	g_cancellable_cancel(G_CANCELLABLE(user_data));
+}
+
+/* "POST /upload/chunk?... HTTP/1.1" with the message's own header fields */
+static gchar *
+as_peer_client_raw_head(AsPeerClient *self, SoupMessage *msg, const gchar *content_type, gsize len)
+{
+	GUri *uri = soup_message_get_uri(msg);
+	const gchar *path = g_uri_get_path(uri);
+	const gchar *query = g_uri_get_query(uri);
+	GString *head = g_string_new(NULL);
+	SoupMessageHeadersIter iter;
+	const gchar *name;
+	const gchar *value;
+
+	g_string_append_printf(head, "%s %s%s%s HTTP/1.1\r\n", soup_message_get_method(msg),
+			       path[0] != '\0' ? path : "/", query != NULL ? "?" : "",
+			       query != NULL ? query : "");
+	g_string_append_printf(head, "Host: %s\r\n", self->host_port);
+	g_string_append(head, "User-Agent: aerosyncd/" PACKAGE_VERSION "\r\n");
+	g_string_append_printf(head, "Content-Type: %s\r\n", content_type);
+	g_string_append_printf(head, "Content-Length: %" G_GSIZE_FORMAT "\r\n", len);
+	g_string_append(head, "Connection: close\r\n");
+	soup_message_headers_iter_init(&iter, soup_message_get_request_headers(msg));
+	while (soup_message_headers_iter_next(&iter, &name, &value))
+		g_string_append_printf(head, "%s: %s\r\n", name, value);
+	g_string_append(head, "\r\n");
+	return g_string_free(head, FALSE);
+}
+
+static void
+as_peer_client_raw_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = G_TASK(user_data);
+	AsPeerClient *self = g_task_get_source_object(task);
+	AsPeerRawRequest *raw = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *reason = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GByteArray) reply = NULL;
+	guint status = 0;
+	g_autoptr(GBytes) body = as_http_raw_request_finish(res, &status, &reason, &error);
+
+	g_ptr_array_remove_fast(self->raw_cancellables, raw->cancellable);
+	if (body == NULL) {
+		/* an abort or the caller's cancel both stop the request */
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+		    g_cancellable_is_cancelled(raw->cancellable)) {
+			g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+						"the request was cancelled");
+			return;
+		}
+		if (error->domain == G_IO_ERROR || error->domain == G_RESOLVER_ERROR)
+			as_peer_client_prefix_network_error(self, &error);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	reply = g_bytes_unref_to_array(g_steal_pointer(&body));
+	obj = as_peer_client_parse_reply(reply);
+	if (status < 200 || status > 299) {
+		g_task_return_error(task, as_peer_client_status_error(status, reason, obj));
+		return;
+	}
+	if (obj == NULL) {
+		g_task_return_new_error(task, AS_PEER_CLIENT_ERROR, (gint)status,
+					"HTTP %u with a reply that is not a JSON object", status);
+		return;
+	}
+	g_task_return_pointer(task, g_steal_pointer(&obj), (GDestroyNotify)json_object_unref);
+}
+
+static void
+as_peer_client_send_raw(AsPeerClient *self,
+			SoupMessage *msg,
+			GBytes *body,
+			const gchar *content_type,
+			AsPeerClientProgressFunc progress_func,
+			gpointer progress_data,
+			GCancellable *cancellable,
+			GAsyncReadyCallback callback,
+			gpointer user_data)
+{
+	GTask *task = g_task_new(self, cancellable, callback, user_data);
+	AsPeerRawRequest *raw = g_new0(AsPeerRawRequest, 1);
+	g_autofree gchar *head =
+		as_peer_client_raw_head(self, msg, content_type, g_bytes_get_size(body));
+
+	g_task_set_source_tag(task, as_peer_client_send_raw);
+	raw->cancellable = g_cancellable_new();
+	if (cancellable != NULL) {
+		raw->caller = g_object_ref(cancellable);
+		raw->caller_id = g_cancellable_connect(
+			cancellable, G_CALLBACK(as_peer_raw_request_cancelled_cb),
+			g_object_ref(raw->cancellable), g_object_unref);
+	}
+	g_task_set_task_data(task, raw, (GDestroyNotify)as_peer_raw_request_free);
+	g_ptr_array_add(self->raw_cancellables, g_object_ref(raw->cancellable));
+	as_http_raw_request_async(self->sockets, self->host_port, head, body, self->limiter_a,
+				  self->limiter_b, AS_PEER_CLIENT_REPLY_MAX, progress_func,
+				  progress_data, raw->cancellable, as_peer_client_raw_cb, task);
+	g_object_unref(msg);
+}
+
 static void
 as_peer_client_send(AsPeerClient *self,
 		    SoupMessage *msg,
@@ -850,6 +978,12 @@ as_peer_client_send(AsPeerClient *self,
 		g_task_return_new_error(task, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 					"cannot make a request URL for %s", self->host_port);
 		g_object_unref(task);
+		return;
+	}
+	if (body != NULL && g_bytes_get_size(body) >= AS_PEER_CLIENT_RAW_MIN_BYTES) {
+		g_object_unref(task);
+		as_peer_client_send_raw(self, msg, body, content_type, progress_func, progress_data,
+					cancellable, callback, user_data);
 		return;
 	}
 	req = g_new0(AsPeerRequest, 1);
@@ -1075,6 +1209,8 @@ as_peer_client_abort(AsPeerClient *self)
 {
 	g_return_if_fail(AS_IS_PEER_CLIENT(self));
 	soup_session_abort(self->session);
+	for (guint i = 0; i < self->raw_cancellables->len; i++)
+		g_cancellable_cancel(g_ptr_array_index(self->raw_cancellables, i));
 }
 
 /**
@@ -1105,6 +1241,9 @@ as_peer_client_new(const gchar *base_url,
 	self->session = soup_session_new_with_options(
 		"timeout", AS_PEER_CLIENT_IO_TIMEOUT_S, "max-conns-per-host", MAX(max_conns, 1u),
 		"max-conns", MAX(max_conns, 1u), "user-agent", "aerosyncd/" PACKAGE_VERSION, NULL);
+	self->sockets = g_socket_client_new();
+	/* like libsoup's "timeout": per I/O wait, never for the whole request */
+	g_socket_client_set_timeout(self->sockets, AS_PEER_CLIENT_IO_TIMEOUT_S);
 	return self;
 }
 
@@ -1115,6 +1254,8 @@ as_peer_client_finalize(GObject *object)
 
 	soup_session_abort(self->session);
 	g_object_unref(self->session);
+	g_object_unref(self->sockets);
+	g_ptr_array_unref(self->raw_cancellables);
 	g_clear_object(&self->limiter_a);
 	g_clear_object(&self->limiter_b);
 	g_free(self->base_url);
@@ -1135,4 +1276,5 @@ as_peer_client_class_init(AsPeerClientClass *klass)
 static void
 as_peer_client_init(AsPeerClient *self)
 {
+	self->raw_cancellables = g_ptr_array_new_with_free_func(g_object_unref);
 }

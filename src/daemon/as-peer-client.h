@@ -15,6 +15,9 @@ G_BEGIN_DECLS
 #define AS_PEER_CLIENT_IO_TIMEOUT_S 60
 /* replies are JSON documents; a /upload/status of a badly fragmented task is the largest */
 #define AS_PEER_CLIENT_REPLY_MAX (8 * 1024 * 1024)
+/* request bodies this large go out through as-http-raw-request.c in large blocks, each on a
+ * connection of its own (the receiver closes after them, see as-http-pump.c) */
+#define AS_PEER_CLIENT_RAW_MIN_BYTES (1024 * 1024)
 /* how much of a reply is read at once */
 #define AS_PEER_CLIENT_REPLY_READ_SIZE (16 * 1024)
 /* a body read waiting for the rate limiters looks again at least this often, so that
