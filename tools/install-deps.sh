@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# install-deps.sh [--build|--test|--all] [--dry-run]: install the Debian 12 packages AeroSync needs.
-#   --build    what building the tree and running aerosyncd needs (default)
-#   --test     only the extra packages the test suite and bench/run need
-#   --all      both
+# install-deps.sh [--build] [--test] [--bench] [--all] [--dry-run]: install the Debian 12 packages
+# AeroSync needs; the groups add up (--build --test is what the test suite needs).
+#   --build    what building the tree and running aerosyncd needs (the default without a group)
+#   --test     only the extra packages the test suite needs (and bench/run's receive rows)
+#   --bench    only the peers the other bench/run rows compare with: sshd, rsync, gtlsserver, ...
+#   --all      all three
 #   --dry-run  only print what is missing and the apt-get command that would install it
 # Only missing packages are installed: naming an installed package to apt-get upgrades it.
 # Runs apt-get as root, or through `sudo -n` when that works without a password; otherwise it prints
@@ -30,6 +32,14 @@ TEST_PKGS=(
   avahi-daemon avahi-utils # mDNS tests: a private avahi-daemon on lo, avahi-browse cross-check
   ngtcp2-client      # gtlsclient: the QUIC interop check of tests/as-quic-test.c
 )
+# bench/run only (--bench): the peers of the send and QUIC rows (bench/run starts its own servers)
+BENCH_PKGS=(
+  openssh-server openssh-client # an own sshd on 127.0.0.1 for scp and rsync -e ssh
+  rsync                         # rsync -e ssh and rsync --daemon
+  ngtcp2-server                 # gtlsserver: the HTTP/3 upload peer of the QUIC rows
+  openssl                       # gtlsserver's key and certificate
+  time                          # /usr/bin/time: the clients' CPU time and peak RSS
+)
 # tools checked by file, not by package: the package is added only when the file is missing
 # (systemd is often absent from container images; it is only wanted here for busctl)
 TEST_FILES=(
@@ -42,20 +52,22 @@ APT_PAUSE_S=10
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 usage() {
-  sed -n '4,11s/^# \{0,1\}//p' "$0"
+  sed -n '4,13s/^# \{0,1\}//p' "$0"
 }
 
-want_build=1 want_test=0 dry_run=0
+want_build=0 want_test=0 want_bench=0 dry_run=0
 for arg in "$@"; do
   case "$arg" in
-  --build) want_build=1 want_test=0 ;;
-  --test) want_build=0 want_test=1 ;;
-  --all) want_build=1 want_test=1 ;;
+  --build) want_build=1 ;;
+  --test) want_test=1 ;;
+  --bench) want_bench=1 ;;
+  --all) want_build=1 want_test=1 want_bench=1 ;;
   -n | --dry-run) dry_run=1 ;;
   -h | --help) usage; exit 0 ;;
   *) log "unknown argument: $arg"; usage >&2; exit 2 ;;
   esac
 done
+[ $((want_build + want_test + want_bench)) -eq 0 ] && want_build=1
 
 wanted=()
 [ "$want_build" = 1 ] && wanted+=("${BUILD_PKGS[@]}")
@@ -65,6 +77,7 @@ if [ "$want_test" = 1 ]; then
     [ -e "${pair%%:*}" ] || wanted+=("${pair#*:}")
   done
 fi
+[ "$want_bench" = 1 ] && wanted+=("${BENCH_PKGS[@]}")
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
   log "this is not a Debian-like system (no dpkg-query/apt-get); install the equivalents of:"
@@ -127,12 +140,14 @@ apt_retry update || { log "apt-get update failed"; exit 1; }
 apt_retry install --no-install-recommends "${missing[@]}" || { log "apt-get install failed"; exit 1; }
 log "installed ${#missing[@]} packages in $((SECONDS - start_s)) s"
 
-# where an init system runs (not in containers, whose policy-rc.d forbids it) Debian starts nginx
-# and prometheus right after installing them; neither the tests nor the bench use those services
+# where an init system runs (not in containers, whose policy-rc.d forbids it) Debian starts nginx,
+# prometheus and ssh right after installing them; neither the tests nor the bench use those
+# services (bench/run starts its own sshd on 127.0.0.1)
 if [ -d /run/systemd/system ]; then
   started=()
   [[ " ${missing[*]} " == *" nginx-light "* ]] && started+=(nginx)
   [[ " ${missing[*]} " == *" prometheus "* ]] && started+=(prometheus)
+  [[ " ${missing[*]} " == *" openssh-server "* ]] && started+=(ssh)
   if [ "${#started[@]}" -gt 0 ]; then
     log "note: Debian may have started ${started[*]}; AeroSync does not need them" \
       "('sudo systemctl disable --now ${started[*]}' stops them)"

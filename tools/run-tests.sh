@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 builddir=${AEROSYNC_BUILDDIR:-build}
 
-./tools/install-deps.sh --all
+./tools/install-deps.sh --build --test
 
 if [ -f "$builddir/meson-private/coredata.dat" ]; then
   # a tree set up by another meson version cannot be reconfigured: start it again
