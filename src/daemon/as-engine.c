@@ -254,6 +254,26 @@ as_engine_receive_completed(AsEngine *self,
 	as_engine_finish(self, transfer);
 }
 
+/* the sender's hash, when it gave one, against what arrived; a mismatch fails the transfer */
+static gboolean
+as_engine_commit_check(AsEngine *self,
+		       AsTransfer *transfer,
+		       const gchar *expected_sha256,
+		       const gchar *sha256,
+		       GError **error)
+{
+	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
+		GError *error_local = g_error_new(AS_ERROR, AS_ERROR_HASH_MISMATCH,
+						  "SHA-256 mismatch: expected %s, got %s",
+						  expected_sha256, sha256);
+		as_engine_receive_failed(self, transfer, error_local->message);
+		g_propagate_error(error, error_local);
+		return FALSE;
+	}
+	as_transfer_set_sha256(transfer, sha256);
+	return TRUE;
+}
+
 /**
  * as_engine_receive_commit:
  * @transfer: the incoming transfer
@@ -283,13 +303,8 @@ as_engine_receive_commit(AsEngine *self,
 {
 	gchar *published;
 
-	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
-		g_set_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH,
-			    "SHA-256 mismatch: expected %s, got %s", expected_sha256, sha256);
-		as_engine_receive_failed(self, transfer, (*error)->message);
+	if (!as_engine_commit_check(self, transfer, expected_sha256, sha256, error))
 		return NULL;
-	}
-	as_transfer_set_sha256(transfer, sha256);
 	published = as_publish_file(as_chunk_store_get_staging_fd(self->chunk_store), *temp_name,
 				    as_chunk_store_get_root_fd(self->chunk_store), rel_path,
 				    self->config->overwrite, error);
@@ -382,20 +397,16 @@ as_engine_receive_commit_async(AsEngine *self,
 {
 	GTask *outer = g_task_new(self, NULL, callback, user_data);
 	g_autoptr(GTask) inner = NULL;
+	GError *error = NULL;
 	AsEngineCommit *commit;
 
-	if (expected_sha256 != NULL && !as_sha256_hex_equal(sha256, expected_sha256)) {
-		GError *error = g_error_new(AS_ERROR, AS_ERROR_HASH_MISMATCH,
-					    "SHA-256 mismatch: expected %s, got %s",
-					    expected_sha256, sha256);
+	if (!as_engine_commit_check(self, transfer, expected_sha256, sha256, &error)) {
 		as_chunk_store_remove_temp(self->chunk_store, *temp_name);
 		g_clear_pointer(temp_name, g_free);
-		as_engine_receive_failed(self, transfer, error->message);
 		g_task_return_error(outer, error);
 		g_object_unref(outer);
 		return;
 	}
-	as_transfer_set_sha256(transfer, sha256);
 	commit = g_new0(AsEngineCommit, 1);
 	commit->transfer = g_object_ref(transfer);
 	commit->temp_name = g_steal_pointer(temp_name);

@@ -29,6 +29,7 @@ typedef struct {
 	gchar *temp_name;     /* in the staging dir; NULL once published or removed */
 	gchar *rel_path;      /* sanitised */
 	gchar *expected_sha256;
+	gchar *sha256; /* computed, once written: a mismatch reply shows it */
 	guint64 size;
 	gboolean ended;
 } AsUploadFile;
@@ -69,6 +70,7 @@ as_upload_file_free(AsUploadFile *file)
 	g_clear_object(&file->transfer);
 	g_free(file->rel_path);
 	g_free(file->expected_sha256);
+	g_free(file->sha256);
 	g_free(file);
 }
 
@@ -277,7 +279,7 @@ as_upload_file_committed_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	g_autofree gchar *published =
 		as_engine_receive_commit_finish(AS_ENGINE(source), res, &error);
 
-	as_upload_file_settled(file, as_transfer_get_sha256(file->transfer), published, error);
+	as_upload_file_settled(file, file->sha256, published, error);
 }
 
 /* the file's bytes are on disk: verify, publish (off the main loop), tell the engine */
@@ -286,26 +288,16 @@ as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 {
 	AsUploadFile *file = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *sha256 = NULL;
 
-	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
-	if (sha256 == NULL) {
+	file->sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
+	if (file->sha256 == NULL) {
 		as_engine_receive_failed(file->ctx->engine, file->transfer, error->message);
 		as_upload_file_settled(file, NULL, NULL, error);
 		return;
 	}
-	/* a mismatch is reported with the computed hash, which the transfer may not keep */
-	if (file->expected_sha256 != NULL && !as_sha256_hex_equal(sha256, file->expected_sha256)) {
-		g_autofree gchar *msg = g_strdup_printf("SHA-256 mismatch: expected %s, got %s",
-							file->expected_sha256, sha256);
-		g_set_error_literal(&error, AS_ERROR, AS_ERROR_HASH_MISMATCH, msg);
-		as_engine_receive_failed(file->ctx->engine, file->transfer, msg);
-		as_upload_file_settled(file, sha256, NULL, error);
-		return;
-	}
 	as_engine_receive_commit_async(file->ctx->engine, file->transfer, &file->temp_name,
-				       file->rel_path, NULL, sha256, file->size,
-				       as_upload_file_committed_cb, file);
+				       file->rel_path, file->expected_sha256, file->sha256,
+				       file->size, as_upload_file_committed_cb, file);
 }
 
 static void
