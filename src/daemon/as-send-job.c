@@ -2017,6 +2017,19 @@ as_send_job_queue_status(AsSendJob *self, AsSendChunked *c, gboolean after_compl
 	g_queue_push_tail(&self->ready_control, req);
 }
 
+/* a request of a chunked file came back; FALSE when the job or the file ended meanwhile, and
+ * the request was dropped */
+static gboolean
+as_send_chunked_req_landed(AsSendJob *self, AsSendReq *req)
+{
+	as_send_job_req_landed(self, req);
+	if (self->phase != AS_SEND_JOB_PHASE_DONE && !req->chunked->finished)
+		return TRUE;
+	as_send_req_free(req);
+	as_send_job_pump(self);
+	return FALSE;
+}
+
 static void
 as_send_job_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -2027,12 +2040,8 @@ as_send_job_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(JsonObject) obj =
 		as_peer_client_request_finish(AS_PEER_CLIENT(source), res, &error);
 
-	as_send_job_req_landed(self, req);
-	if (self->phase == AS_SEND_JOB_PHASE_DONE || c->finished) {
-		as_send_req_free(req);
-		as_send_job_pump(self);
+	if (!as_send_chunked_req_landed(self, req))
 		return;
-	}
 	if (obj != NULL || g_error_matches(error, AS_PEER_CLIENT_ERROR, SOUP_STATUS_NOT_FOUND)) {
 		gboolean after_complete = req->after_complete;
 		/* 404: the receiver never heard of the task, so it holds nothing */
@@ -2059,12 +2068,8 @@ as_send_job_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(JsonObject) obj =
 		as_peer_client_request_finish(AS_PEER_CLIENT(source), res, &error);
 
-	as_send_job_req_landed(self, req);
-	if (self->phase == AS_SEND_JOB_PHASE_DONE || c->finished) {
-		as_send_req_free(req);
-		as_send_job_pump(self);
+	if (!as_send_chunked_req_landed(self, req))
 		return;
-	}
 	if (obj != NULL) {
 		as_send_job_network_ok(self);
 		as_send_chunked_mark_acked(c, req->index);
@@ -2102,12 +2107,8 @@ as_send_job_complete_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(JsonObject) obj =
 		as_peer_client_request_finish(AS_PEER_CLIENT(source), res, &error);
 
-	as_send_job_req_landed(self, req);
-	if (self->phase == AS_SEND_JOB_PHASE_DONE || c->finished) {
-		as_send_req_free(req);
-		as_send_job_pump(self);
+	if (!as_send_chunked_req_landed(self, req))
 		return;
-	}
 	if (obj != NULL) {
 		const gchar *sha256 = as_send_json_string(obj, "sha256");
 		g_autofree gchar *saved = g_strdup(as_send_json_string(obj, "saved_as"));
