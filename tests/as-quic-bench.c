@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as-bench-util.h"
 #include "as-error.h"
 #include "as-quic-client.h"
 #include "as-quic-framing.h"
@@ -32,23 +33,6 @@
 #define BENCH_QUEUE_HIGH (16 * 1024 * 1024)
 #define BENCH_QUEUE_LOW	 (8 * 1024 * 1024)
 #define BENCH_BLOCK	 (256 * 1024)
-
-static gdouble
-bench_cpu_seconds(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (gdouble)ru.ru_utime.tv_sec + (gdouble)ru.ru_utime.tv_usec / 1e6 +
-	       (gdouble)ru.ru_stime.tv_sec + (gdouble)ru.ru_stime.tv_usec / 1e6;
-}
-
-static glong
-bench_peak_rss_kib(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
 
 /* ---- server ---- */
 
@@ -243,13 +227,6 @@ static const AsQuicIngest bench_ingest = {
 	.end = bench_end,
 	.abort = bench_abort,
 };
-
-static gboolean
-bench_quit_cb(gpointer user_data)
-{
-	g_main_loop_quit(user_data);
-	return G_SOURCE_REMOVE;
-}
 
 static int
 bench_server(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as-bench-util.h"
 #include "as-chunk-store.h"
 #include "as-error.h"
 #include "as-quic-client.h"
@@ -30,30 +31,6 @@
 #include "as-quic-v2-store.h"
 #include "as-sha256.h"
 #include "as-tls-identity.h"
-
-static gdouble
-bench_cpu_seconds(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (gdouble)ru.ru_utime.tv_sec + (gdouble)ru.ru_utime.tv_usec / 1e6 +
-	       (gdouble)ru.ru_stime.tv_sec + (gdouble)ru.ru_stime.tv_usec / 1e6;
-}
-
-static glong
-bench_peak_rss_kib(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
-
-static gboolean
-bench_quit_cb(gpointer user_data)
-{
-	g_main_loop_quit(user_data);
-	return G_SOURCE_REMOVE;
-}
 
 /* ---- server ---- */
 
