@@ -71,6 +71,32 @@ as_quic_cc_algo_to_ngtcp2(AsQuicCcAlgo algo)
 static const gchar *const as_quic_cc_algo_names[] = {"cubic", "bbr", "bbr2", "reno"};
 
 /**
+ * as_quic_peer_host:
+ * @host_port: (nullable): e.g. `192.0.2.1:5000` or `[2001:db8::1]:5000`, as the QUIC server
+ *   gives peers
+ *
+ * Tokens, routing rules and the history know peers by address, without the port.
+ *
+ * Returns: (transfer full): `192.0.2.1` or `2001:db8::1`; "unknown" for %NULL
+ **/
+gchar *
+as_quic_peer_host(const gchar *host_port)
+{
+	const gchar *colon;
+
+	if (host_port == NULL)
+		return g_strdup("unknown");
+	if (host_port[0] == '[') {
+		const gchar *end = strchr(host_port, ']');
+		if (end != NULL)
+			return g_strndup(host_port + 1, end - host_port - 1);
+		return g_strdup(host_port);
+	}
+	colon = strrchr(host_port, ':');
+	return colon != NULL ? g_strndup(host_port, colon - host_port) : g_strdup(host_port);
+}
+
+/**
  * as_quic_cc_algo_from_string:
  * @str: "cubic", "bbr", "bbr2" or "reno"
  * @algo: (out): the algorithm

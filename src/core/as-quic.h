@@ -29,5 +29,6 @@ typedef enum {
 
 gboolean as_quic_cc_algo_from_string(const gchar *str, AsQuicCcAlgo *algo);
 const gchar *as_quic_cc_algo_to_string(AsQuicCcAlgo algo);
+gchar *as_quic_peer_host(const gchar *host_port);
 
 G_END_DECLS

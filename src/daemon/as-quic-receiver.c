@@ -64,25 +64,6 @@ as_quic_upload_free(AsQuicUpload *up)
 	g_free(up);
 }
 
-/* "192.0.2.1:5000" -> "192.0.2.1", "[2001:db8::1]:5000" -> "2001:db8::1": routing rules and
- * the history know peers by address, as the HTTP side does */
-static gchar *
-as_quic_receiver_peer_host(const gchar *peer)
-{
-	const gchar *colon;
-
-	if (peer == NULL)
-		return g_strdup("unknown");
-	if (peer[0] == '[') {
-		const gchar *end = strchr(peer, ']');
-		if (end != NULL)
-			return g_strndup(peer + 1, end - peer - 1);
-		return g_strdup(peer);
-	}
-	colon = strrchr(peer, ':');
-	return colon != NULL ? g_strndup(peer, colon - peer) : g_strdup(peer);
-}
-
 static void
 as_quic_receiver_drain_cb(AsDiskWriter *writer, gpointer user_data)
 {
@@ -101,7 +82,7 @@ as_quic_receiver_begin_cb(gpointer user_data,
 {
 	AsQuicReceiver *self = AS_QUIC_RECEIVER(user_data);
 	AsConfig *config = as_engine_get_config(self->engine);
-	g_autofree gchar *host = as_quic_receiver_peer_host(info->peer);
+	g_autofree gchar *host = as_quic_peer_host(info->peer);
 	g_autofree gchar *rel = NULL;
 	g_autoptr(GError) error_local = NULL;
 	AsQuicUpload *up;

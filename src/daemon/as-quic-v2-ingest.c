@@ -41,25 +41,6 @@ as_quic_v2_ingest_free(gpointer data)
 	g_free(ingest);
 }
 
-/* "192.0.2.1:5000" -> "192.0.2.1", "[2001:db8::1]:5000" -> "2001:db8::1": tokens, routing
- * rules and the history know peers by address */
-static gchar *
-as_quic_v2_ingest_peer_host(const gchar *peer)
-{
-	const gchar *colon;
-
-	if (peer == NULL)
-		return g_strdup("unknown");
-	if (peer[0] == '[') {
-		const gchar *end = strchr(peer, ']');
-		if (end != NULL)
-			return g_strndup(peer + 1, end - peer - 1);
-		return g_strdup(peer);
-	}
-	colon = strrchr(peer, ':');
-	return colon != NULL ? g_strndup(peer, colon - peer) : g_strdup(peer);
-}
-
 static gboolean
 as_quic_v2_ingest_authenticate(gpointer user_data,
 			       const gchar *token,
@@ -67,7 +48,7 @@ as_quic_v2_ingest_authenticate(gpointer user_data,
 			       GError **error)
 {
 	AsQuicV2DaemonIngest *ingest = user_data;
-	g_autofree gchar *host = as_quic_v2_ingest_peer_host(peer);
+	g_autofree gchar *host = as_quic_peer_host(peer);
 
 	return as_engine_check_token(ingest->engine, token, host, AS_QUIC_V2_INGEST_PROTOCOL,
 				     error);
@@ -77,7 +58,7 @@ static gchar *
 as_quic_v2_ingest_route(gpointer user_data, const gchar *rel_path, const gchar *peer)
 {
 	AsQuicV2DaemonIngest *ingest = user_data;
-	g_autofree gchar *host = as_quic_v2_ingest_peer_host(peer);
+	g_autofree gchar *host = as_quic_peer_host(peer);
 
 	/* deterministic, like the HTTP chunk path: every resume lands on the same name */
 	return as_engine_route(ingest->engine, rel_path, NULL, host);
@@ -92,7 +73,7 @@ as_quic_v2_ingest_file_started(gpointer user_data, AsChunkTask *task, const gcha
 		as_engine_lookup_transfer(ingest->engine, as_chunk_task_get_id(task));
 
 	file->ingest = ingest;
-	file->host = as_quic_v2_ingest_peer_host(peer);
+	file->host = as_quic_peer_host(peer);
 	file->rel_path = g_strdup(as_chunk_task_get_rel_path(task));
 	/* the transfer a resumed task already has (from HTTP or an earlier connection) goes on;
 	 * only a failed or cancelled one is started afresh */

@@ -16,6 +16,7 @@
 #if HAVE_QUIC
 #include "as-known-peers.h"
 #include "as-quic-sender.h"
+#include "as-quic.h"
 #endif
 #if HAVE_MDNS
 #include "as-mdns-browser.h"
@@ -2936,18 +2937,6 @@ as_send_job_quic_connect(AsSendJob *self,
 				     g_object_ref(self));
 }
 
-/* "10.0.0.5:7788" -> "10.0.0.5", "[::1]:7788" -> "::1" */
-static gchar *
-as_send_job_host_of(const gchar *host_port)
-{
-	const gchar *colon = strrchr(host_port, ':');
-
-	if (host_port[0] == '[' && colon != NULL && colon > host_port + 1 && colon[-1] == ']')
-		return g_strndup(host_port + 1, (gsize)(colon - host_port - 2));
-	if (colon == NULL)
-		return g_strdup(host_port);
-	return g_strndup(host_port, (gsize)(colon - host_port));
-}
 #endif
 
 /*
@@ -2979,7 +2968,7 @@ as_send_job_negotiate(AsSendJob *self, JsonObject *health)
 #if HAVE_QUIC
 	if (offers_quic && quic_port > 0 && quic_port <= G_MAXUINT16) {
 		g_autofree gchar *host =
-			as_send_job_host_of(as_peer_client_get_host_port(self->client));
+			as_quic_peer_host(as_peer_client_get_host_port(self->client));
 		as_send_job_quic_connect(self, host, (guint16)quic_port,
 					 as_send_json_string(health, "cert_sha256"));
 		return TRUE;
