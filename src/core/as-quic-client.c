@@ -323,31 +323,14 @@ as_quic_client_read_free(AsQuicClientRead *r)
 	g_free(r);
 }
 
-static gboolean
-as_quic_client_limited(AsRateLimiter *a, AsRateLimiter *b)
-{
-	return (a != NULL && as_rate_limiter_get_rate(a) > 0) ||
-	       (b != NULL && as_rate_limiter_get_rate(b) > 0);
-}
-
 /* waits until the limiters allow @r's bytes; FALSE when the upload ended meanwhile */
 static gboolean
 as_quic_client_read_pace(AsQuicClientRead *r)
 {
-	gint64 delay;
-
-	if (!as_quic_client_limited(r->limiter_a, r->limiter_b))
+	if (!as_rate_limiter_pair_is_limited(r->limiter_a, r->limiter_b))
 		return TRUE;
-	delay = as_rate_limiter_reserve_pair(r->limiter_a, r->limiter_b, r->len,
-					     g_get_monotonic_time());
-	while (delay > 0) {
-		if (g_atomic_int_get(r->stop))
-			return FALSE;
-		g_usleep((gulong)MIN(delay, (gint64)AS_QUIC_CLIENT_RATE_RECHECK_MS * 1000));
-		delay = as_rate_limiter_get_delay_pair(r->limiter_a, r->limiter_b,
-						       g_get_monotonic_time());
-	}
-	return TRUE;
+	return as_rate_limiter_wait_pair(r->limiter_a, r->limiter_b, r->len, r->stop, NULL,
+					 AS_QUIC_CLIENT_RATE_RECHECK_MS);
 }
 
 static void
@@ -713,7 +696,7 @@ as_quic_client_upload_start_read(AsQuicClientUpload *u, gsize len)
 		AsQuicClientRead *r = g_new0(AsQuicClientRead, 1);
 		AsQuicClient *self = u->client;
 		/* a paced read is small, so a rate change applies within a fraction of a second */
-		if (as_quic_client_limited(self->limiter_a, self->limiter_b))
+		if (as_rate_limiter_pair_is_limited(self->limiter_a, self->limiter_b))
 			len = MIN(len, (gsize)AS_QUIC_CLIENT_LIMITED_READ_SIZE);
 		if (self->limiter_a != NULL)
 			r->limiter_a = g_object_ref(self->limiter_a);

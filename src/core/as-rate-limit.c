@@ -390,6 +390,54 @@ as_rate_limiter_get_delay_pair(AsRateLimiter *a, AsRateLimiter *b, gint64 now_us
 	return MAX(delay_a, delay_b);
 }
 
+/**
+ * as_rate_limiter_pair_is_limited:
+ * @a: (nullable): a #AsRateLimiter
+ * @b: (nullable): a #AsRateLimiter
+ *
+ * Returns: whether either limiter has a rate set now
+ **/
+gboolean
+as_rate_limiter_pair_is_limited(AsRateLimiter *a, AsRateLimiter *b)
+{
+	return (a != NULL && as_rate_limiter_get_rate(a) > 0) ||
+	       (b != NULL && as_rate_limiter_get_rate(b) > 0);
+}
+
+/**
+ * as_rate_limiter_wait_pair:
+ * @a: (nullable): a #AsRateLimiter
+ * @b: (nullable): a #AsRateLimiter
+ * @bytes: bytes the caller is about to read or send
+ * @stop: (nullable): an atomic flag that makes the wait give up when set
+ * @cancellable: (nullable): gives up the wait too
+ * @recheck_ms: how often the limiters are asked again, so a rate changed meanwhile applies
+ *
+ * Charges @bytes to both limiters and sleeps until they allow them. Blocks: for worker
+ * threads that feed a transfer from disk.
+ *
+ * Returns: %FALSE when @stop was set or @cancellable cancelled during the wait
+ **/
+gboolean
+as_rate_limiter_wait_pair(AsRateLimiter *a,
+			  AsRateLimiter *b,
+			  gsize bytes,
+			  const gint *stop,
+			  GCancellable *cancellable,
+			  guint recheck_ms)
+{
+	gint64 delay = as_rate_limiter_reserve_pair(a, b, bytes, g_get_monotonic_time());
+
+	while (delay > 0) {
+		if ((stop != NULL && g_atomic_int_get(stop)) ||
+		    g_cancellable_is_cancelled(cancellable))
+			return FALSE;
+		g_usleep((gulong)MIN(delay, (gint64)recheck_ms * 1000));
+		delay = as_rate_limiter_get_delay_pair(a, b, g_get_monotonic_time());
+	}
+	return TRUE;
+}
+
 static void
 as_rate_limiter_finalize(GObject *object)
 {

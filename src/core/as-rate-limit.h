@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -28,5 +28,12 @@ gint64 as_rate_limiter_reserve(AsRateLimiter *self, gsize bytes, gint64 now_us);
 gint64 as_rate_limiter_get_delay(AsRateLimiter *self, gint64 now_us);
 gint64 as_rate_limiter_reserve_pair(AsRateLimiter *a, AsRateLimiter *b, gsize bytes, gint64 now_us);
 gint64 as_rate_limiter_get_delay_pair(AsRateLimiter *a, AsRateLimiter *b, gint64 now_us);
+gboolean as_rate_limiter_pair_is_limited(AsRateLimiter *a, AsRateLimiter *b);
+gboolean as_rate_limiter_wait_pair(AsRateLimiter *a,
+				   AsRateLimiter *b,
+				   gsize bytes,
+				   const gint *stop,
+				   GCancellable *cancellable,
+				   guint recheck_ms);
 
 G_END_DECLS

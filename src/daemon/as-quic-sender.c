@@ -37,13 +37,6 @@ struct _AsQuicFileStream {
 
 G_DEFINE_TYPE(AsQuicFileStream, as_quic_file_stream, G_TYPE_INPUT_STREAM)
 
-static gboolean
-as_quic_file_stream_limited(AsQuicFileStream *self)
-{
-	return (self->limiter_a != NULL && as_rate_limiter_get_rate(self->limiter_a) > 0) ||
-	       (self->limiter_b != NULL && as_rate_limiter_get_rate(self->limiter_b) > 0);
-}
-
 static gssize
 as_quic_file_stream_read(
 	GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable, GError **error)
@@ -54,22 +47,14 @@ as_quic_file_stream_read(
 	count = (gsize)MIN((guint64)count, self->size - self->pos);
 	if (count == 0)
 		return 0;
-	if (as_quic_file_stream_limited(self)) {
-		gint64 delay;
+	if (as_rate_limiter_pair_is_limited(self->limiter_a, self->limiter_b)) {
 		count = MIN(count, (gsize)AS_QUIC_SENDER_LIMITED_READ_SIZE);
-		delay = as_rate_limiter_reserve_pair(self->limiter_a, self->limiter_b, count,
-						     g_get_monotonic_time());
-		while (delay > 0) {
-			if (g_atomic_int_get(&self->stop) ||
-			    g_cancellable_set_error_if_cancelled(cancellable, error)) {
-				if (error != NULL && *error == NULL)
-					g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-							    "the upload was stopped");
-				return -1;
-			}
-			g_usleep((gulong)MIN(delay, (gint64)AS_QUIC_SENDER_RATE_RECHECK_MS * 1000));
-			delay = as_rate_limiter_get_delay_pair(self->limiter_a, self->limiter_b,
-							       g_get_monotonic_time());
+		if (!as_rate_limiter_wait_pair(self->limiter_a, self->limiter_b, count, &self->stop,
+					       cancellable, AS_QUIC_SENDER_RATE_RECHECK_MS)) {
+			if (!g_cancellable_set_error_if_cancelled(cancellable, error))
+				g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+						    "the upload was stopped");
+			return -1;
 		}
 	}
 	while (done < count) {
