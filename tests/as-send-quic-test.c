@@ -17,6 +17,7 @@
 #endif
 #include "as-send-job.h"
 #include "as-test-daemon.h"
+#include "as-test-send.h"
 
 /*
  * Sending over QUIC end to end: a sender aerosyncd owning org.aerosync on a private bus
@@ -28,16 +29,9 @@
  * answers.
  */
 
-#define AS_TEST_MIB		  (1024 * 1024)
-#define AS_TEST_MANAGER1	  "org.aerosync.Manager1"
-#define AS_TEST_TRANSFER1	  "org.aerosync.Transfer1"
-#define AS_TEST_CALL_TIMEOUT_MS	  10000
-#define AS_TEST_NAME_TIMEOUT_MS	  10000
-#define AS_TEST_FINISH_TIMEOUT_MS 40000
-#define AS_TEST_BUFFER		  (64 * 1024)
-#define AS_TEST_TREE_FILES	  50
-
-static GTestDBus *as_test_bus = NULL;
+#define AS_TEST_MIB	   (1024 * 1024)
+#define AS_TEST_BUFFER	   (64 * 1024)
+#define AS_TEST_TREE_FILES 50
 
 /* -------- a UDP relay that counts QUIC connections -------- */
 
@@ -167,203 +161,35 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsTestRelay, as_test_relay_free)
 
 /* -------- a TCP proxy that changes the quic_port of /health -------- */
 
-typedef struct {
-	GSocketService *service;
-	guint16 port;
-	guint16 target_port;
-	gchar *find;	    /* "\"quic_port\":12345" */
-	gchar *replace;	    /* same length */
-	guint64 up_bytes;   /* towards the receiver */
-	guint64 up_limit;   /* past this, uploads stall (nothing more is read); 0: never */
-	GPtrArray *stalled; /* (element-type AsTestPipe): each holds a ref */
-} AsTestProxy;
-
-typedef struct {
-	AsTestProxy *proxy;
-	GSocketConnection *client; /* owned */
-	GSocketConnection *server; /* owned, NULL until connected */
-	guint8 up[AS_TEST_BUFFER];
-	guint8 down[AS_TEST_BUFFER];
-	gint refs;
-	gboolean closed;
-} AsTestPipe;
-
-static void
-as_test_pipe_unref(AsTestPipe *pipe)
+/* a relay in front of @quic_port whose own port has as many digits, so that /health can
+ * announce it through as_test_health_proxy_new() */
+static AsTestRelay *
+as_test_relay_like(guint16 quic_port)
 {
-	if (--pipe->refs > 0)
-		return;
-	g_clear_object(&pipe->client);
-	g_clear_object(&pipe->server);
-	g_free(pipe);
-}
+	g_autofree gchar *b = g_strdup_printf("%u", quic_port);
 
-static void
-as_test_pipe_close(AsTestPipe *pipe)
-{
-	if (pipe->closed)
-		return;
-	pipe->closed = TRUE;
-	if (pipe->client != NULL)
-		g_io_stream_close(G_IO_STREAM(pipe->client), NULL, NULL);
-	if (pipe->server != NULL)
-		g_io_stream_close(G_IO_STREAM(pipe->server), NULL, NULL);
-}
-
-static void as_test_pipe_read(AsTestPipe *pipe, gboolean up);
-
-static void
-as_test_pipe_wrote_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	AsTestPipe *pipe = user_data;
-	gboolean up = g_object_get_data(G_OBJECT(source), "as-test-up") != NULL;
-
-	if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, NULL) ||
-	    pipe->closed) {
-		as_test_pipe_close(pipe);
-		as_test_pipe_unref(pipe);
-		return;
+	for (guint attempt = 0; attempt < 100; attempt++) {
+		AsTestRelay *candidate = as_test_relay_new(quic_port);
+		g_autofree gchar *a = g_strdup_printf("%u", candidate->port);
+		if (strlen(a) == strlen(b))
+			return candidate;
+		as_test_relay_free(candidate);
 	}
-	/* over the limit: the upload waits here (with its ref) until the test cuts it */
-	if (up && pipe->proxy->up_limit > 0 && pipe->proxy->up_bytes >= pipe->proxy->up_limit) {
-		g_ptr_array_add(pipe->proxy->stalled, pipe);
-		return;
-	}
-	as_test_pipe_read(pipe, up);
-	as_test_pipe_unref(pipe);
-}
-
-static void
-as_test_pipe_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	AsTestPipe *pipe = user_data;
-	gboolean up = g_object_get_data(G_OBJECT(source), "as-test-up") != NULL;
-	gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, NULL);
-	GOutputStream *out;
-
-	if (n <= 0 || pipe->closed) {
-		as_test_pipe_close(pipe);
-		as_test_pipe_unref(pipe);
-		return;
-	}
-	if (up)
-		pipe->proxy->up_bytes += (guint64)n;
-	/* replies are small: the /health JSON comes in one read */
-	if (!up && pipe->proxy->find != NULL) {
-		gsize find_len = strlen(pipe->proxy->find);
-		for (gsize i = 0; i + find_len <= (gsize)n; i++) {
-			if (memcmp(pipe->down + i, pipe->proxy->find, find_len) == 0)
-				memcpy(pipe->down + i, pipe->proxy->replace, find_len);
-		}
-	}
-	out = g_io_stream_get_output_stream(G_IO_STREAM(up ? pipe->server : pipe->client));
-	g_object_set_data(G_OBJECT(out), "as-test-up", GINT_TO_POINTER(up));
-	g_output_stream_write_all_async(out, up ? pipe->up : pipe->down, (gsize)n,
-					G_PRIORITY_DEFAULT, NULL, as_test_pipe_wrote_cb, pipe);
-}
-
-static void
-as_test_pipe_read(AsTestPipe *pipe, gboolean up)
-{
-	GInputStream *in =
-		g_io_stream_get_input_stream(G_IO_STREAM(up ? pipe->client : pipe->server));
-
-	pipe->refs++;
-	g_object_set_data(G_OBJECT(in), "as-test-up", GINT_TO_POINTER(up));
-	g_input_stream_read_async(in, up ? pipe->up : pipe->down, AS_TEST_BUFFER,
-				  G_PRIORITY_DEFAULT, NULL, as_test_pipe_read_cb, pipe);
-}
-
-static void
-as_test_pipe_connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	AsTestPipe *pipe = user_data;
-
-	pipe->server = g_socket_client_connect_finish(G_SOCKET_CLIENT(source), res, NULL);
-	if (pipe->server == NULL) {
-		as_test_pipe_close(pipe);
-		as_test_pipe_unref(pipe);
-		return;
-	}
-	as_test_pipe_read(pipe, TRUE);
-	as_test_pipe_read(pipe, FALSE);
-	as_test_pipe_unref(pipe);
-}
-
-static gboolean
-as_test_proxy_incoming_cb(GSocketService *service,
-			  GSocketConnection *connection,
-			  GObject *source_object,
-			  gpointer user_data)
-{
-	AsTestProxy *proxy = user_data;
-	g_autoptr(GSocketClient) client = g_socket_client_new();
-	AsTestPipe *pipe = g_new0(AsTestPipe, 1);
-
-	pipe->proxy = proxy;
-	pipe->client = g_object_ref(connection);
-	pipe->refs = 1;
-	g_socket_client_connect_to_host_async(client, "127.0.0.1", proxy->target_port, NULL,
-					      as_test_pipe_connected_cb, pipe);
-	return TRUE;
+	g_error("no UDP relay port with %zu digits", strlen(b));
+	return NULL;
 }
 
 /* a proxy to @target_port whose /health announces @fake_quic_port instead of @quic_port */
 static AsTestProxy *
-as_test_proxy_new(guint16 target_port, guint16 quic_port, guint16 fake_quic_port)
+as_test_health_proxy_new(guint16 target_port, guint16 quic_port, guint16 fake_quic_port)
 {
-	AsTestProxy *proxy = g_new0(AsTestProxy, 1);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-	g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(loopback, 0);
-	g_autoptr(GSocketAddress) effective = NULL;
+	AsTestProxy *proxy = as_test_proxy_new(target_port);
 
-	proxy->target_port = target_port;
 	proxy->find = g_strdup_printf("\"quic_port\":%u", quic_port);
 	proxy->replace = g_strdup_printf("\"quic_port\":%u", fake_quic_port);
 	g_assert_cmpuint(strlen(proxy->find), ==, strlen(proxy->replace));
-	proxy->service = g_socket_service_new();
-	g_socket_listener_add_address(G_SOCKET_LISTENER(proxy->service), addr, G_SOCKET_TYPE_STREAM,
-				      G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
-	g_assert_no_error(error);
-	proxy->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
-	proxy->stalled = g_ptr_array_new();
-	g_signal_connect(proxy->service, "incoming", G_CALLBACK(as_test_proxy_incoming_cb), proxy);
-	g_socket_service_start(proxy->service);
 	return proxy;
 }
-
-/* closes the stalled connections (both ends, as a sender that died would leave them) and
- * lets new ones through unlimited */
-static void
-as_test_proxy_cut_stalled(AsTestProxy *proxy)
-{
-	proxy->up_limit = 0;
-	for (guint i = 0; i < proxy->stalled->len; i++) {
-		AsTestPipe *pipe = g_ptr_array_index(proxy->stalled, i);
-		as_test_pipe_close(pipe);
-		as_test_pipe_unref(pipe);
-	}
-	g_ptr_array_set_size(proxy->stalled, 0);
-}
-
-static void
-as_test_proxy_free(AsTestProxy *proxy)
-{
-	g_socket_service_stop(proxy->service);
-	g_socket_listener_close(G_SOCKET_LISTENER(proxy->service));
-	g_object_unref(proxy->service);
-	for (guint i = 0; i < 10; i++)
-		while (g_main_context_iteration(NULL, FALSE))
-			;
-	as_test_proxy_cut_stalled(proxy);
-	g_ptr_array_unref(proxy->stalled);
-	g_free(proxy->find);
-	g_free(proxy->replace);
-	g_free(proxy);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsTestProxy, as_test_proxy_free)
 
 /* a UDP port on loopback that swallows everything: a QUIC handshake there times out, as
  * through a firewall that drops UDP; its number has as many digits as @like */
@@ -393,62 +219,6 @@ as_test_black_hole_new(guint16 like, guint16 *port)
 
 /* -------- daemons and the bus -------- */
 
-static GDBusConnection *
-as_test_connection(void)
-{
-	g_autoptr(GError) error = NULL;
-	GDBusConnection *conn = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error);
-	g_assert_no_error(error);
-	return conn;
-}
-
-static gboolean
-as_test_name_has_owner(GDBusConnection *conn)
-{
-	g_autoptr(GVariant) ret = g_dbus_connection_call_sync(
-		conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-		"NameHasOwner", g_variant_new("(s)", AS_DBUS_NAME), G_VARIANT_TYPE("(b)"),
-		G_DBUS_CALL_FLAGS_NONE, AS_TEST_CALL_TIMEOUT_MS, NULL, NULL);
-	gboolean owned = FALSE;
-	if (ret != NULL)
-		g_variant_get(ret, "(b)", &owned);
-	return owned;
-}
-
-static gboolean
-as_test_name_owned_cb(gpointer user_data)
-{
-	return as_test_name_has_owner(user_data);
-}
-
-static gboolean
-as_test_name_free_cb(gpointer user_data)
-{
-	return !as_test_name_has_owner(user_data);
-}
-
-/* (re)starts the sender on the bus; a killed predecessor's name must be gone first */
-static void
-as_test_sender_start(AsTestDaemon *sender, GDBusConnection *conn)
-{
-	g_autoptr(GError) error = NULL;
-
-	g_assert_true(as_test_wait_for(as_test_name_free_cb, conn, AS_TEST_NAME_TIMEOUT_MS));
-	as_test_daemon_start(sender, &error);
-	g_assert_no_error(error);
-	g_assert_true(as_test_wait_for(as_test_name_owned_cb, conn, AS_TEST_NAME_TIMEOUT_MS));
-}
-
-static AsTestDaemon *
-as_test_sender_new(GDBusConnection *conn)
-{
-	AsTestDaemon *sender = as_test_daemon_new();
-
-	as_test_daemon_set_dbus_address(sender, g_test_dbus_get_bus_address(as_test_bus));
-	as_test_sender_start(sender, conn);
-	return sender;
-}
-
 /* a receiver with QUIC on; @quic_port 0 for any free port */
 static AsTestDaemon *
 as_test_receiver_new(guint16 quic_port)
@@ -467,181 +237,23 @@ as_test_receiver_new(guint16 quic_port)
 	return receiver;
 }
 
-static GVariantBuilder *
-as_test_options_with_token(AsTestDaemon *sender, AsTestDaemon *receiver)
-{
-	GVariantBuilder *b = g_variant_builder_new(G_VARIANT_TYPE_VARDICT);
-	g_autofree gchar *path =
-		g_build_filename(as_test_daemon_get_root(sender), "receiver-token", NULL);
-	g_autoptr(GError) error = NULL;
-
-	g_assert_true(g_file_set_contents_full(path, as_test_daemon_get_token(receiver), -1,
-					       G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error));
-	g_assert_no_error(error);
-	g_variant_builder_add(b, "{sv}", AS_SEND_KEY_TOKEN_FILE, g_variant_new_string(path));
-	return b;
-}
-
-static gchar *
-as_test_send(GDBusConnection *conn,
-	     const gchar *const *paths,
-	     const gchar *destination,
-	     GVariantBuilder *options,
-	     GError **error)
-{
-	g_autoptr(GVariant) ret = NULL;
-	const gchar *path = NULL;
-
-	ret = g_dbus_connection_call_sync(
-		conn, AS_DBUS_NAME, AS_DBUS_PATH, AS_TEST_MANAGER1, "Send",
-		g_variant_new("(^assa{sv})", paths, destination, options), G_VARIANT_TYPE("(o)"),
-		G_DBUS_CALL_FLAGS_NO_AUTO_START, AS_TEST_CALL_TIMEOUT_MS, NULL, error);
-	if (ret == NULL)
-		return NULL;
-	g_variant_get(ret, "(&o)", &path);
-	return g_strdup(path);
-}
-
-static GVariant *
-as_test_props(GDBusConnection *conn, const gchar *path)
-{
-	g_autoptr(GVariant) ret = g_dbus_connection_call_sync(
-		conn, AS_DBUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
-		g_variant_new("(s)", AS_TEST_TRANSFER1), G_VARIANT_TYPE("(a{sv})"),
-		G_DBUS_CALL_FLAGS_NO_AUTO_START, AS_TEST_CALL_TIMEOUT_MS, NULL, NULL);
-	GVariant *props = NULL;
-	if (ret == NULL)
-		return NULL;
-	g_variant_get(ret, "(@a{sv})", &props);
-	return props;
-}
-
-static gchar *
-as_test_prop_string(GVariant *props, const gchar *key)
-{
-	const gchar *value = NULL;
-	g_assert_true(g_variant_lookup(props, key, "&s", &value));
-	return g_strdup(value);
-}
-
-static guint32
-as_test_prop_u32(GVariant *props, const gchar *key)
-{
-	guint32 value = 0;
-	g_assert_true(g_variant_lookup(props, key, "u", &value));
-	return value;
-}
-
-static guint64
-as_test_prop_u64(GVariant *props, const gchar *key)
-{
-	guint64 value = 0;
-	g_assert_true(g_variant_lookup(props, key, "t", &value));
-	return value;
-}
-
-static gchar *
-as_test_state(GDBusConnection *conn, const gchar *path)
-{
-	g_autoptr(GVariant) props = as_test_props(conn, path);
-	return props != NULL ? as_test_prop_string(props, "State") : NULL;
-}
-
-static void
-as_test_call_transfer(GDBusConnection *conn, const gchar *path, const gchar *method)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GVariant) ret = g_dbus_connection_call_sync(
-		conn, AS_DBUS_NAME, path, AS_TEST_TRANSFER1, method, NULL, NULL,
-		G_DBUS_CALL_FLAGS_NO_AUTO_START, AS_TEST_CALL_TIMEOUT_MS, NULL, &error);
-	g_assert_no_error(error);
-}
-
 static gboolean
 as_test_staging_empty_cb(gpointer user_data)
 {
 	return as_test_count_staging_temps(AS_TEST_DAEMON(user_data)) == 0;
 }
 
-typedef struct {
-	GDBusConnection *conn;
-	const gchar *path;
-} AsTestStateWait;
-
-/* the test's main loop must run while waiting: the relay and the proxy live in it */
-static gboolean
-as_test_final_cb(gpointer user_data)
-{
-	AsTestStateWait *wait = user_data;
-	g_autoptr(GVariant) props = NULL;
-	g_autofree gchar *state = NULL;
-	const gchar *finals[] = {"completed", "failed", "cancelled", NULL};
-
-	while (g_main_context_iteration(NULL, FALSE))
-		;
-	props = as_test_props(wait->conn, wait->path);
-	if (props == NULL)
-		return FALSE;
-	state = as_test_prop_string(props, "State");
-	return g_strv_contains(finals, state);
-}
-
-static GVariant *
-as_test_wait_final(GDBusConnection *conn, const gchar *path)
-{
-	AsTestStateWait wait = {conn, path};
-	GVariant *props;
-
-	if (!as_test_wait_for(as_test_final_cb, &wait, AS_TEST_FINISH_TIMEOUT_MS))
-		g_error("%s did not end in %u ms", path, (guint)AS_TEST_FINISH_TIMEOUT_MS);
-	props = as_test_props(conn, path);
-	g_assert_nonnull(props);
-	return props;
-}
-
-static GVariant *
-as_test_wait_completed(GDBusConnection *conn, const gchar *path)
-{
-	GVariant *props = as_test_wait_final(conn, path);
-	g_autofree gchar *state = as_test_prop_string(props, "State");
-	g_autofree gchar *error = as_test_prop_string(props, "Error");
-
-	if (g_strcmp0(state, "completed") != 0)
-		g_error("%s ended %s: %s", path, state, error);
-	return props;
-}
-
 /* the Error of a transfer that must fail */
 static gchar *
 as_test_wait_failed(GDBusConnection *conn, const gchar *path)
 {
-	g_autoptr(GVariant) props = as_test_wait_final(conn, path);
+	g_autoptr(GVariant) props = as_test_wait_state(conn, path, NULL, AS_TEST_FINISH_TIMEOUT_MS);
 	g_autofree gchar *state = as_test_prop_string(props, "State");
 	gchar *error = as_test_prop_string(props, "Error");
 
 	g_test_message("%s failed: %s", path, error);
 	g_assert_cmpstr(state, ==, "failed");
 	return error;
-}
-
-static gchar *
-as_test_mkdir(AsTestDaemon *d, const gchar *name)
-{
-	gchar *path = g_build_filename(as_test_daemon_get_root(d), name, NULL);
-	g_assert_cmpint(g_mkdir_with_parents(path, 0700), ==, 0);
-	return path;
-}
-
-static void
-as_test_assert_received(AsTestDaemon *receiver, const gchar *name, const gchar *sha256)
-{
-	g_autofree gchar *path =
-		g_build_filename(as_test_daemon_get_save_dir(receiver), name, NULL);
-	g_autofree gchar *got = as_test_file_sha256(path);
-
-	if (got == NULL)
-		g_error("%s did not arrive", name);
-	g_assert_cmpstr(got, ==, sha256);
 }
 
 /* how many history lines of @direction have @protocol */
@@ -977,8 +589,8 @@ as_test_send_quic_fallback(void)
 	sender = as_test_sender_new(conn);
 	receiver = as_test_receiver_new(0);
 	black_hole = as_test_black_hole_new(as_test_daemon_get_quic_port(receiver), &dead_port);
-	proxy = as_test_proxy_new(as_test_daemon_get_port(receiver),
-				  as_test_daemon_get_quic_port(receiver), dead_port);
+	proxy = as_test_health_proxy_new(as_test_daemon_get_port(receiver),
+					 as_test_daemon_get_quic_port(receiver), dead_port);
 	path = as_test_one_file(sender, "fallback.bin", 100 * 1024, 4);
 	sha256 = as_test_file_sha256(path);
 	dest = g_strdup_printf("127.0.0.1:%u", proxy->port);
@@ -1041,17 +653,8 @@ as_test_send_quic_fallback_midway(void)
 	receiver = as_test_receiver_new(0);
 	quic_port = as_test_daemon_get_quic_port(receiver);
 	/* /health announces the relay, whose port must be as long as the real one */
-	for (guint attempt = 0; attempt < 100 && relay == NULL; attempt++) {
-		AsTestRelay *candidate = as_test_relay_new(quic_port);
-		g_autofree gchar *a = g_strdup_printf("%u", candidate->port);
-		g_autofree gchar *b = g_strdup_printf("%u", quic_port);
-		if (strlen(a) == strlen(b))
-			relay = candidate;
-		else
-			as_test_relay_free(candidate);
-	}
-	g_assert_nonnull(relay);
-	proxy = as_test_proxy_new(as_test_daemon_get_port(receiver), quic_port, relay->port);
+	relay = as_test_relay_like(quic_port);
+	proxy = as_test_health_proxy_new(as_test_daemon_get_port(receiver), quic_port, relay->port);
 	dir = as_test_mkdir(sender, "src/midway");
 	for (guint i = 0; i < n_files; i++) {
 		g_autofree gchar *path = g_strdup_printf("%s/m%02u.bin", dir, i);
@@ -1089,19 +692,6 @@ as_test_send_quic_fallback_midway(void)
 	g_assert_cmpuint(as_test_count_history(receiver, "receive", "quic"), ==, n_quic);
 }
 
-/* how many chunks of a task the receiver holds (QUIC and HTTP share the chunk store) */
-static guint64
-as_test_received_chunks(AsTestDaemon *receiver, const gchar *task_id)
-{
-	g_autofree gchar *query = g_strdup_printf("/upload/status?task_id=%s", task_id);
-	g_autoptr(AsTestReply) reply = as_test_daemon_get(receiver, query);
-
-	if (reply->status != SOUP_STATUS_OK)
-		return 0;
-	return (guint64)json_object_get_int_member_with_default(as_test_reply_object(reply),
-								"received_chunks", 0);
-}
-
 static gboolean
 as_test_proxy_stalled_cb(gpointer user_data)
 {
@@ -1114,26 +704,6 @@ as_test_relay_blocked_cb(gpointer user_data)
 {
 	AsTestRelay *relay = user_data;
 	return relay->up_bytes >= relay->up_limit;
-}
-
-/* lets the main loop (the relay, the proxy) run for a while */
-static void
-as_test_run_for(guint ms)
-{
-	gint64 until = g_get_monotonic_time() + (gint64)ms * 1000;
-	while (g_get_monotonic_time() < until) {
-		while (g_main_context_iteration(NULL, FALSE))
-			;
-		g_usleep(1000);
-	}
-}
-
-static gchar *
-as_test_transfer_id(GDBusConnection *conn, const gchar *path)
-{
-	g_autoptr(GVariant) props = as_test_props(conn, path);
-	g_assert_nonnull(props);
-	return as_test_prop_string(props, "Id");
 }
 
 /* what a relay passed for a file of @remaining chunks of @chunk bytes, and up to @extra more
@@ -1267,17 +837,8 @@ as_test_send_quic_http_then_quic(void)
 	receiver = as_test_receiver_new(0);
 	quic_port = as_test_daemon_get_quic_port(receiver);
 	/* /health announces the relay, whose port must be as long as the real one */
-	for (guint attempt = 0; attempt < 100 && relay == NULL; attempt++) {
-		AsTestRelay *candidate = as_test_relay_new(quic_port);
-		g_autofree gchar *a = g_strdup_printf("%u", candidate->port);
-		g_autofree gchar *b = g_strdup_printf("%u", quic_port);
-		if (strlen(a) == strlen(b))
-			relay = candidate;
-		else
-			as_test_relay_free(candidate);
-	}
-	g_assert_nonnull(relay);
-	proxy = as_test_proxy_new(as_test_daemon_get_port(receiver), quic_port, relay->port);
+	relay = as_test_relay_like(quic_port);
+	proxy = as_test_health_proxy_new(as_test_daemon_get_port(receiver), quic_port, relay->port);
 	path = as_test_one_file(sender, "handover.bin", size, 33);
 	sha256 = as_test_file_sha256(path);
 	dest = g_strdup_printf("127.0.0.1:%u", proxy->port);
@@ -1567,7 +1128,7 @@ as_test_send_quic_rate_pause_cancel(void)
 	}
 	g_assert_no_error(error);
 	g_usleep(1500 * 1000);
-	as_test_call_transfer(conn, object2, "Pause");
+	as_test_call_transfer(conn, object2, "Pause", NULL, NULL);
 	g_usleep(300 * 1000);
 	state = as_test_state(conn, object2);
 	g_assert_cmpstr(state, ==, "paused");
@@ -1582,11 +1143,11 @@ as_test_send_quic_rate_pause_cancel(void)
 	props = as_test_props(conn, object2);
 	after = as_test_prop_u64(props, "BytesDone");
 	g_assert_cmpuint(after, ==, before);
-	as_test_call_transfer(conn, object2, "Resume");
+	as_test_call_transfer(conn, object2, "Resume", NULL, NULL);
 	g_usleep(500 * 1000);
-	as_test_call_transfer(conn, object2, "Cancel");
+	as_test_call_transfer(conn, object2, "Cancel", NULL, NULL);
 	g_clear_pointer(&props, g_variant_unref);
-	props = as_test_wait_final(conn, object2);
+	props = as_test_wait_state(conn, object2, NULL, AS_TEST_FINISH_TIMEOUT_MS);
 	g_clear_pointer(&state, g_free);
 	state = as_test_prop_string(props, "State");
 	g_assert_cmpstr(state, ==, "cancelled");
@@ -1800,8 +1361,7 @@ main(int argc, char **argv)
 	gint ret;
 
 	as_test_init(&argc, &argv);
-	as_test_bus = g_test_dbus_new(G_TEST_DBUS_NONE);
-	g_test_dbus_up(as_test_bus);
+	as_test_send_bus_up();
 	g_test_add_func("/aerosync/send-quic/parse-destination", as_test_send_quic_parse);
 #if HAVE_MDNS
 	g_test_add_func("/aerosync/send-quic/mdns-mapping", as_test_send_quic_mdns_mapping);
@@ -1825,7 +1385,6 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/send-quic/mdns", as_test_send_quic_mdns);
 #endif
 	ret = g_test_run();
-	g_test_dbus_down(as_test_bus);
-	g_clear_object(&as_test_bus);
+	as_test_send_bus_down();
 	return ret;
 }
