@@ -211,7 +211,7 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	/* a duplicate moves nothing: no transfer is created or revived for it */
 	if (!already_done)
 		ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
-	if (!already_done && length >= AS_HTTP_PUMP_MIN_BYTES) {
+	if (!already_done && as_http_pump_can_take(msg, length)) {
 		as_http_pump_start(msg, as_chunk_task_get_fd(ctx->task), offset, length,
 				   chunk_hash != NULL, as_http_chunk_pump_progress_cb,
 				   as_http_chunk_pump_done_cb, ctx);

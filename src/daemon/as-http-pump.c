@@ -357,6 +357,26 @@ as_http_pump_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	self->done_func(self, sha256, error, self->user_data);
 }
 
+/**
+ * as_http_pump_can_take:
+ * @msg: a request whose headers are in
+ * @length: the length of its body
+ *
+ * The pump reads the plain socket, so it takes large bodies of unencrypted connections only;
+ * a TLS connection's body stays with libsoup, which decrypts it.
+ *
+ * Returns: %TRUE if as_http_pump_start() may take @msg over
+ **/
+gboolean
+as_http_pump_can_take(SoupServerMessage *msg, guint64 length)
+{
+	GUri *uri = soup_server_message_get_uri(msg);
+
+	if (length < AS_HTTP_PUMP_MIN_BYTES)
+		return FALSE;
+	return uri != NULL && g_strcmp0(g_uri_get_scheme(uri), "http") == 0;
+}
+
 AsHttpPump *
 as_http_pump_start(SoupServerMessage *msg,
 		   int fd,

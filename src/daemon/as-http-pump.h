@@ -26,6 +26,7 @@ typedef void (*AsHttpPumpDoneFunc)(AsHttpPump *pump,
 				   const GError *error,
 				   gpointer user_data);
 
+gboolean as_http_pump_can_take(SoupServerMessage *msg, guint64 length);
 AsHttpPump *as_http_pump_start(SoupServerMessage *msg,
 			       int fd,
 			       guint64 offset,

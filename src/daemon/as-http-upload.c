@@ -692,7 +692,7 @@ as_http_upload_single_begin(AsEngine *engine, SoupServerMessage *msg, const gcha
 	    (content_type == NULL ||
 	     g_ascii_strcasecmp(content_type, "multipart/form-data") != 0) &&
 	    soup_message_headers_get_encoding(hdrs) == SOUP_ENCODING_CONTENT_LENGTH &&
-	    soup_message_headers_get_content_length(hdrs) >= AS_HTTP_PUMP_MIN_BYTES) {
+	    as_http_pump_can_take(msg, (guint64)soup_message_headers_get_content_length(hdrs))) {
 		if (!as_upload_pump_start(engine, msg, rel, hash,
 					  (guint64)soup_message_headers_get_content_length(hdrs),
 					  &error))
