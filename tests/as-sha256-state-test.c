@@ -284,6 +284,63 @@ test_sha256_state_fd_range(void)
 	g_assert_cmpint(g_unlink(path), ==, 0);
 }
 
+/*
+ * The pair update against two plain updates and GnuTLS: aligned and unaligned starts, tails,
+ * a second state that is mid-block while the first is not, and the portable fallback.
+ */
+static void
+test_sha256_state_pair_check(const guint8 *data, gsize prefix_a, gsize prefix_b, gsize len)
+{
+	g_autoptr(AsSha256State) a = as_sha256_state_new();
+	g_autoptr(AsSha256State) b = as_sha256_state_new();
+	g_autofree gchar *a_hex = NULL;
+	g_autofree gchar *b_hex = NULL;
+	g_autofree gchar *a_want = as_sha256_data_hex(data, prefix_a + len);
+	g_autofree gchar *b_want = NULL;
+
+	/* b hashes bytes [prefix_a - prefix_b, prefix_a + len) so both end on the same byte */
+	g_assert_cmpuint(prefix_b, <=, prefix_a);
+	b_want = as_sha256_data_hex(data + prefix_a - prefix_b, prefix_b + len);
+	as_sha256_state_update(a, data, prefix_a);
+	as_sha256_state_update(b, data + prefix_a - prefix_b, prefix_b);
+	/* in two calls, so the second starts wherever the first left the states */
+	as_sha256_state_update_pair(a, b, data + prefix_a, len / 3);
+	as_sha256_state_update_pair(a, b, data + prefix_a + len / 3, len - len / 3);
+	a_hex = as_sha256_state_finish_hex(a);
+	b_hex = as_sha256_state_finish_hex(b);
+	g_assert_cmpstr(a_hex, ==, a_want);
+	g_assert_cmpstr(b_hex, ==, b_want);
+	g_assert_cmpuint(as_sha256_state_get_length(a), ==, prefix_a + len);
+	g_assert_cmpuint(as_sha256_state_get_length(b), ==, prefix_b + len);
+}
+
+static void
+test_sha256_state_pair(void)
+{
+	g_autofree guint8 *data = test_data_new(TEST_DATA_SIZE);
+	const gsize prefixes[][2] = {{0, 0}, {64, 0}, {128, 64}, {5, 5}, {70, 6}, {64, 3}};
+	const gsize lengths[] = {0, 1, 63, 64, 65, 64 * 3, 64 * 50 + 17};
+
+	for (guint i = 0; i < G_N_ELEMENTS(prefixes); i++) {
+		for (guint j = 0; j < G_N_ELEMENTS(lengths); j++)
+			test_sha256_state_pair_check(data, prefixes[i][0], prefixes[i][1],
+						     lengths[j]);
+	}
+}
+
+/* the same without the SHA extensions (AEROSYNC_NO_SHA_NI is read once per process) */
+static void
+test_sha256_state_pair_portable(void)
+{
+	if (g_test_subprocess()) {
+		g_setenv("AEROSYNC_NO_SHA_NI", "1", TRUE);
+		test_sha256_state_pair();
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+}
+
 static void
 test_sha256_state_bench(void)
 {
@@ -294,7 +351,10 @@ test_sha256_state_bench(void)
 	g_autofree gchar *gnutls_hex = NULL;
 	guint8 digest[SHA256_DIGEST_SIZE];
 	gnutls_hash_hd_t hd;
-	gdouble nettle_s, gnutls_s;
+	g_autoptr(AsSha256State) pair_a = NULL;
+	g_autoptr(AsSha256State) pair_b = NULL;
+	g_autofree gchar *pair_hex = NULL;
+	gdouble nettle_s, gnutls_s, pair_s;
 	g_autoptr(GTimer) timer = g_timer_new();
 
 	for (guint i = 0; i < mib; i++)
@@ -315,11 +375,21 @@ test_sha256_state_bench(void)
 		gnutls_hex[2 * i + 1] = hexdigits[digest[i] & 0xf];
 	}
 
-	/* the two libraries agree; the speeds are reported, not asserted */
+	g_timer_start(timer);
+	pair_a = as_sha256_state_new();
+	pair_b = as_sha256_state_new();
+	for (guint i = 0; i < mib; i++)
+		as_sha256_state_update_pair(pair_a, pair_b, buf, TEST_BENCH_BUFFER);
+	pair_hex = as_sha256_state_finish_hex(pair_b);
+	pair_s = g_timer_elapsed(timer, NULL);
+
+	/* the libraries and the pair agree; the speeds are reported, not asserted */
 	g_assert_cmpstr(nettle_hex, ==, gnutls_hex);
-	g_test_message("SHA-256 of %u MiB: nettle %.0f MB/s (%.2f s), gnutls %.0f MB/s (%.2f s)",
+	g_assert_cmpstr(pair_hex, ==, gnutls_hex);
+	g_test_message("SHA-256 of %u MiB: nettle %.0f MB/s (%.2f s), gnutls %.0f MB/s (%.2f s), "
+		       "two digests at once %.0f MB/s (%.2f s)",
 		       mib, mib * 1.048576 / nettle_s, nettle_s, mib * 1.048576 / gnutls_s,
-		       gnutls_s);
+		       gnutls_s, mib * 1.048576 / pair_s, pair_s);
 }
 
 int
@@ -331,6 +401,8 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/sha256-state/deterministic", test_sha256_state_deterministic);
 	g_test_add_func("/aerosync/sha256-state/corrupt", test_sha256_state_corrupt);
 	g_test_add_func("/aerosync/sha256-state/fd-range", test_sha256_state_fd_range);
+	g_test_add_func("/aerosync/sha256-state/pair", test_sha256_state_pair);
+	g_test_add_func("/aerosync/sha256-state/pair-portable", test_sha256_state_pair_portable);
 	g_test_add_func("/aerosync/sha256-state/bench", test_sha256_state_bench);
 	return g_test_run();
 }

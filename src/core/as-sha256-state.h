@@ -16,6 +16,7 @@ typedef struct _AsSha256State AsSha256State;
 AsSha256State *as_sha256_state_new(void);
 AsSha256State *as_sha256_state_copy(const AsSha256State *self);
 void as_sha256_state_update(AsSha256State *self, const void *data, gsize len);
+void as_sha256_state_update_pair(AsSha256State *a, AsSha256State *b, const void *data, gsize len);
 gboolean as_sha256_state_update_fd_range(AsSha256State *self,
 					 int fd,
 					 guint64 offset,

@@ -1013,10 +1013,16 @@ as_send_chunked_reader_thread(gpointer data)
 			bytes = as_send_budget_bytes_new(budget, buf, len, (gsize)c->chunk_size);
 			if (!as_send_pread_all(c->fd, buf, len, offset, c->name, &error))
 				break;
-			if (c->verify)
+			if (c->verify && need_hash) {
+				/* both digests in one pass: about the cost of one */
+				g_autoptr(AsSha256State) chunk_hash = as_sha256_state_new();
+				as_sha256_state_update_pair(chunk_hash, c->hash, buf, len);
+				chunk_sha256 = as_sha256_state_finish_hex(chunk_hash);
+			} else if (c->verify) {
 				chunk_sha256 = as_sha256_data_hex(buf, len);
-			if (need_hash)
+			} else if (need_hash) {
 				as_sha256_state_update(c->hash, buf, len);
+			}
 		} else if (!as_sha256_state_update_fd_range(c->hash, c->fd, offset, len, NULL,
 							    &error)) {
 			g_prefix_error(&error, "cannot read %s: ", c->name);
