@@ -19,6 +19,12 @@ G_BEGIN_DECLS
 
 typedef struct _AsHttpPump AsHttpPump;
 
+typedef enum {
+	AS_HTTP_PUMP_FLAG_NONE = 0,
+	AS_HTTP_PUMP_FLAG_HASH = 1 << 0,	 /* SHA-256 of the body */
+	AS_HTTP_PUMP_FLAG_WRITE_BEHIND = 1 << 1, /* on disk as it arrives, page cache dropped */
+} AsHttpPumpFlags;
+
 typedef void (*AsHttpPumpProgressFunc)(AsHttpPump *pump, guint64 bytes_done, gpointer user_data);
 /* @sha256 is "" when hashing was off, NULL on error */
 typedef void (*AsHttpPumpDoneFunc)(AsHttpPump *pump,
@@ -35,6 +41,14 @@ AsHttpPump *as_http_pump_start(SoupServerMessage *msg,
 			       AsHttpPumpProgressFunc progress_func,
 			       AsHttpPumpDoneFunc done_func,
 			       gpointer user_data);
+AsHttpPump *as_http_pump_start_full(SoupServerMessage *msg,
+				    int fd,
+				    guint64 offset,
+				    guint64 length,
+				    AsHttpPumpFlags flags,
+				    AsHttpPumpProgressFunc progress_func,
+				    AsHttpPumpDoneFunc done_func,
+				    gpointer user_data);
 void as_http_pump_reply_json(AsHttpPump *pump, guint status, JsonObject *obj);
 void as_http_pump_reply_error(AsHttpPump *pump, guint status, const gchar *message);
 const gchar *as_http_pump_get_peer(AsHttpPump *pump);

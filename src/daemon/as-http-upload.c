@@ -640,8 +640,9 @@ as_upload_pump_start(AsEngine *engine,
 	}
 	pctx->transfer = g_object_ref(
 		as_engine_receive_begin(engine, NULL, "http", rel, as_http_peer(msg), length));
-	as_http_pump_start(msg, fd, 0, length, TRUE, as_upload_pump_progress_cb,
-			   as_upload_pump_done_cb, pctx);
+	as_http_pump_start_full(msg, fd, 0, length,
+				AS_HTTP_PUMP_FLAG_HASH | AS_HTTP_PUMP_FLAG_WRITE_BEHIND,
+				as_upload_pump_progress_cb, as_upload_pump_done_cb, pctx);
 	close(fd);
 	return TRUE;
 }
