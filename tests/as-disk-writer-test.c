@@ -6,13 +6,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <linux/magic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "as-disk-writer.h"
 #include "as-error.h"
 #include "as-sha256.h"
+#include "as-write-behind.h"
 
 /* size of the pieces libsoup hands to the daemon */
 #define TEST_PIECE_SIZE (8 * 1024)
@@ -614,6 +618,76 @@ as_disk_writer_throughput_func(void)
 	}
 }
 
+/* bytes of @path in the page cache */
+static guint64
+test_resident_bytes(const gchar *path, guint64 size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	gsize pages = (gsize)((size + (guint64)page - 1) / (guint64)page);
+	g_autofree guint8 *vec = g_malloc(pages);
+	guint64 resident = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *map;
+
+	g_assert_cmpint(fd, >=, 0);
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	g_assert_true(map != MAP_FAILED);
+	g_assert_cmpint(mincore(map, size, vec), ==, 0);
+	for (gsize i = 0; i < pages; i++)
+		resident += (vec[i] & 1) ? (guint64)page : 0;
+	munmap(map, size);
+	close(fd);
+	return resident;
+}
+
+/* a whole file written behind: same bytes and hash, and it leaves the page cache */
+static void
+as_disk_writer_write_behind_func(void)
+{
+	const guint64 offset = 4096 + 17;
+	const guint n_pieces = AS_WRITE_BEHIND_WINDOW / AS_DISK_WRITER_BLOCK_SIZE + 8;
+	g_autofree guint8 *buf = g_malloc(AS_DISK_WRITER_BLOCK_SIZE);
+	g_autoptr(AsDiskWriter) writer = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GChecksum) expected = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree gchar *hex = NULL;
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *file_hex = NULL;
+	gsize contents_len = 0;
+	guint64 total = (guint64)n_pieces * AS_DISK_WRITER_BLOCK_SIZE;
+	struct statfs fs;
+	guint drains = 0;
+	TestFile tf = {0};
+
+	test_file_open(&tf);
+	writer = as_disk_writer_new(tf.fd, offset, TRUE);
+	as_disk_writer_set_write_behind(writer);
+	as_disk_writer_set_drain_func(writer, test_count_drain_cb, &drains);
+	for (guint i = 0; i < n_pieces; i++) {
+		test_fill_pattern(buf, AS_DISK_WRITER_BLOCK_SIZE, i);
+		g_checksum_update(expected, buf, AS_DISK_WRITER_BLOCK_SIZE);
+		/* pause when asked to, as a producer under backpressure does */
+		if (as_disk_writer_write(writer, buf, AS_DISK_WRITER_BLOCK_SIZE)) {
+			guint drains_before = drains;
+			while (drains == drains_before)
+				g_main_context_iteration(NULL, TRUE);
+		}
+	}
+	hex = test_finish_sync(writer, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(hex, ==, g_checksum_get_string(expected));
+
+	/* dropped pages are read back from the disk intact */
+	if (fstatfs(tf.fd, &fs) == 0 && fs.f_type != TMPFS_MAGIC)
+		g_assert_cmpuint(test_resident_bytes(tf.path, offset + total), <, total / 2);
+	g_assert_true(g_file_get_contents(tf.path, &contents, &contents_len, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(contents_len, ==, offset + total);
+	file_hex = as_sha256_data_hex(contents + offset, total);
+	g_assert_cmpstr(file_hex, ==, hex);
+	test_file_close(&tf);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -631,6 +705,7 @@ main(int argc, char **argv)
 			as_disk_writer_fail_wakes_producer_func);
 	g_test_add_func("/aerosync/disk-writer/bad-fd", as_disk_writer_bad_fd_func);
 	g_test_add_func("/aerosync/disk-writer/many", as_disk_writer_many_func);
+	g_test_add_func("/aerosync/disk-writer/write-behind", as_disk_writer_write_behind_func);
 	g_test_add_func("/aerosync/disk-writer/throughput", as_disk_writer_throughput_func);
 	return g_test_run();
 }

@@ -11,6 +11,7 @@
 #include "as-disk-writer.h"
 #include "as-error.h"
 #include "as-sha256.h"
+#include "as-write-behind.h"
 
 /* the pool must make progress even on a single-core machine while another writer blocks */
 #define AS_DISK_WRITER_MIN_THREADS 2
@@ -56,6 +57,8 @@ struct _AsDiskWriter {
 	AsSha256 *sha256; /* nullable */
 	/* owned by the write strand */
 	guint64 write_offset;
+	gboolean write_behind; /* set before the first write */
+	AsWriteBehind behind;
 
 	/* everything below is protected by mutex */
 	GMutex mutex;
@@ -222,11 +225,21 @@ as_disk_writer_return_task(AsDiskWriter *self, GTask *task)
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *hex = NULL;
 
+	/* the data on disk first, without the lock: a flush can take a while */
+	if (self->write_behind && !g_atomic_int_get(&self->failed) &&
+	    !as_write_behind_finish(&self->behind, &error)) {
+		g_mutex_lock(&self->mutex);
+		as_disk_writer_set_error_locked(self, g_error_copy(error));
+		g_mutex_unlock(&self->mutex);
+	}
+
 	g_mutex_lock(&self->mutex);
 	if (self->aborted) {
+		g_clear_error(&error);
 		error = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
 					    "the write was aborted");
 	} else if (self->error != NULL) {
+		g_clear_error(&error);
 		error = g_error_copy(self->error);
 	} else if (self->sha256 != NULL) {
 		hex = as_sha256_finish_hex(self->sha256);
@@ -282,6 +295,8 @@ as_disk_writer_write_block(AsDiskWriter *self, AsDiskWriterBlock *block, GError 
 		done += (gsize)n;
 	}
 	self->write_offset += block->len;
+	if (self->write_behind)
+		as_write_behind_advance(&self->behind, self->write_offset - self->behind.base);
 	return TRUE;
 }
 
@@ -411,6 +426,24 @@ as_disk_writer_write(AsDiskWriter *self, const void *data, gsize len)
 			as_disk_writer_queue_current(self);
 	}
 	return self->paused;
+}
+
+/**
+ * as_disk_writer_set_write_behind:
+ * @self: a #AsDiskWriter, before its first write
+ *
+ * The file is a whole file written front to back that nobody reads while it arrives: push
+ * it to disk as it goes, keep little of it in the page cache, and make it durable before the
+ * finish reports success. See as-write-behind.c.
+ **/
+void
+as_disk_writer_set_write_behind(AsDiskWriter *self)
+{
+	g_return_if_fail(AS_IS_DISK_WRITER(self));
+	g_return_if_fail(self->bytes_accepted == 0);
+
+	self->write_behind = TRUE;
+	as_write_behind_init(&self->behind, self->fd, self->write_offset);
 }
 
 /**

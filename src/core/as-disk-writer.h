@@ -30,6 +30,7 @@ G_DECLARE_FINAL_TYPE(AsDiskWriter, as_disk_writer, AS, DISK_WRITER, GObject)
 typedef void (*AsDiskWriterDrainFunc)(AsDiskWriter *self, gpointer user_data);
 
 AsDiskWriter *as_disk_writer_new(int fd, guint64 offset, gboolean hash);
+void as_disk_writer_set_write_behind(AsDiskWriter *self);
 gboolean as_disk_writer_write(AsDiskWriter *self, const void *data, gsize len);
 void
 as_disk_writer_set_drain_func(AsDiskWriter *self, AsDiskWriterDrainFunc func, gpointer user_data);

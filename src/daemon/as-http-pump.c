@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include "as-error.h"
 #include "as-http-pump.h"
 #include "as-sha256.h"
+#include "as-write-behind.h"
 
 /*
  * libsoup reads request bodies 8 KiB at a time on the main thread, copying each piece
@@ -28,7 +28,8 @@ struct _AsHttpPump {
 	guint64 offset;
 	guint64 length;
 	gboolean hash;
-	gboolean drop_behind;
+	gboolean write_behind;
+	AsWriteBehind behind; /* pump thread only */
 	gboolean expect_continue;
 	gchar *peer;
 	guint64 bytes_done; /* atomic: written by the worker, read by the progress timer */
@@ -168,65 +169,6 @@ as_http_pump_read_full(AsHttpPump *self, GInputStream *in, guint8 *buf, gsize wa
 		trickle = FALSE;
 	}
 	return (gssize)got;
-}
-
-/*
- * Write-behind: a whole file (not a chunk, whose bytes the whole-file hash reads back later)
- * is pushed to the disk as it arrives and its pages are dropped once written, so a large
- * upload keeps at most 64 MiB in the page cache instead of filling memory with dirty pages, the
- * reply comes when the data is on disk, and the pages the next blocks need are ones just freed. On
- * the 2-vCPU bench VM, writing 1 GiB that way took 0.33 s of CPU instead of 1.4-2.0 s: fresh pages
- * cost the guest dearly there (memory handed back to the host), recycled ones do not. The cost
- * elsewhere is that the body moves no faster than the disk takes it.
- */
-#define AS_HTTP_PUMP_WRITE_BEHIND_BYTES (64 * AS_HTTP_PUMP_BLOCK_SIZE)
-
-/* after writing [0, written) of the body: start writeback of the newest block, and wait for
- * and drop the block that fell out of the window; failures only cost the optimisation */
-static void
-as_http_pump_write_behind(AsHttpPump *self, guint64 block_start, guint64 written)
-{
-	guint64 old;
-
-	if (sync_file_range(self->fd, (off_t)(self->offset + block_start),
-			    (off_t)(written - block_start), SYNC_FILE_RANGE_WRITE) != 0) {
-		g_debug("sync_file_range: %s, write-behind off", g_strerror(errno));
-		self->drop_behind = FALSE;
-		return;
-	}
-	if (written <= AS_HTTP_PUMP_WRITE_BEHIND_BYTES)
-		return;
-	old = written - AS_HTTP_PUMP_WRITE_BEHIND_BYTES;
-	old -= old % AS_HTTP_PUMP_BLOCK_SIZE;
-	if (old < AS_HTTP_PUMP_BLOCK_SIZE)
-		return;
-	(void)sync_file_range(self->fd, (off_t)(self->offset + old - AS_HTTP_PUMP_BLOCK_SIZE),
-			      AS_HTTP_PUMP_BLOCK_SIZE,
-			      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-				      SYNC_FILE_RANGE_WAIT_AFTER);
-	(void)posix_fadvise(self->fd, (off_t)(self->offset + old - AS_HTTP_PUMP_BLOCK_SIZE),
-			    AS_HTTP_PUMP_BLOCK_SIZE, POSIX_FADV_DONTNEED);
-}
-
-/* the end of a write-behind body: everything on disk before the sender hears "saved" */
-static gboolean
-as_http_pump_write_behind_finish(AsHttpPump *self, GError **error)
-{
-	while (fdatasync(self->fd) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno == ENOSPC || errno == EDQUOT) {
-			g_set_error_literal(error, AS_ERROR, AS_ERROR_NO_SPACE,
-					    "no space left on the receiving disk");
-		} else {
-			g_set_error(error, AS_ERROR, AS_ERROR_IO, "writing to disk failed: %s",
-				    g_strerror(errno));
-		}
-		return FALSE;
-	}
-	(void)posix_fadvise(self->fd, (off_t)self->offset, (off_t)self->length,
-			    POSIX_FADV_DONTNEED);
-	return TRUE;
 }
 
 /*
@@ -377,8 +319,8 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 			g_task_return_error(task, g_steal_pointer(&error));
 			return;
 		}
-		if (self->drop_behind)
-			as_http_pump_write_behind(self, done, done + (guint64)n);
+		if (self->write_behind)
+			as_write_behind_advance(&self->behind, done + (guint64)n);
 		done += (guint64)n;
 		__atomic_store_n(&self->bytes_done, done, __ATOMIC_RELAXED);
 		if ((gsize)n < want) {
@@ -391,7 +333,7 @@ as_http_pump_thread_cb(GTask *task, gpointer source, gpointer task_data, GCancel
 			return;
 		}
 	}
-	if (self->drop_behind && !as_http_pump_write_behind_finish(self, &error)) {
+	if (self->write_behind && !as_write_behind_finish(&self->behind, &error)) {
 		g_free(hasher.thread != NULL ? as_http_pump_hasher_finish(&hasher, FALSE) : NULL);
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
@@ -497,7 +439,8 @@ as_http_pump_start_full(SoupServerMessage *msg,
 	self->offset = offset;
 	self->length = length;
 	self->hash = hash;
-	self->drop_behind = (flags & AS_HTTP_PUMP_FLAG_WRITE_BEHIND) != 0;
+	self->write_behind = (flags & AS_HTTP_PUMP_FLAG_WRITE_BEHIND) != 0;
+	as_write_behind_init(&self->behind, self->fd, offset);
 	self->progress_func = progress_func;
 	self->done_func = done_func;
 	self->user_data = user_data;

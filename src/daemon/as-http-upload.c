@@ -14,6 +14,7 @@
 #include "as-path.h"
 #include "as-publish.h"
 #include "as-sha256.h"
+#include "as-write-behind.h"
 
 #define AS_HTTP_UPLOAD_KEY "as-http-upload"
 /* how many batch files may be verifying and publishing at once before reading pauses */
@@ -138,12 +139,14 @@ as_upload_file_new(AsUploadCtx *ctx,
 		as_upload_file_free(file);
 		return NULL;
 	}
+	length = soup_message_headers_get_content_length(
+		soup_server_message_get_request_headers(ctx->msg));
 	file->writer = as_disk_writer_new(fd, 0, TRUE);
+	if (!ctx->batch && length >= AS_WRITE_BEHIND_MIN_BYTES)
+		as_disk_writer_set_write_behind(file->writer);
 	close(fd);
 	as_disk_writer_set_drain_func(file->writer, as_upload_writer_drain_cb, ctx);
 
-	length = soup_message_headers_get_content_length(
-		soup_server_message_get_request_headers(ctx->msg));
 	file->transfer = g_object_ref(as_engine_receive_begin(
 		ctx->engine, NULL, ctx->batch ? "http-batch" : "http", rel_path,
 		as_http_peer(ctx->msg), ctx->parser == NULL ? (guint64)length : 0));
@@ -641,7 +644,9 @@ as_upload_pump_start(AsEngine *engine,
 	pctx->transfer = g_object_ref(
 		as_engine_receive_begin(engine, NULL, "http", rel, as_http_peer(msg), length));
 	as_http_pump_start_full(msg, fd, 0, length,
-				AS_HTTP_PUMP_FLAG_HASH | AS_HTTP_PUMP_FLAG_WRITE_BEHIND,
+				AS_HTTP_PUMP_FLAG_HASH | (length >= AS_WRITE_BEHIND_MIN_BYTES
+								  ? AS_HTTP_PUMP_FLAG_WRITE_BEHIND
+								  : AS_HTTP_PUMP_FLAG_NONE),
 				as_upload_pump_progress_cb, as_upload_pump_done_cb, pctx);
 	close(fd);
 	return TRUE;
