@@ -131,22 +131,22 @@ test_upload_chunk(
 	AsChunkTask *task, guint32 index, GBytes *file, gboolean *already_done, GError **error)
 {
 	guint64 offset = 0, length = 0;
-	gboolean done = FALSE;
+	AsChunkClaim claim = {0};
 	const guint8 *data = g_bytes_get_data(file, NULL);
 
 	if (!as_chunk_task_chunk_range(task, index, &offset, &length, error))
 		return FALSE;
-	if (!as_chunk_task_begin_chunk(task, index, length, &done, error))
+	if (!as_chunk_task_begin_chunk(task, index, length, NULL, &claim, error))
 		return FALSE;
 	if (already_done != NULL)
-		*already_done = done;
-	if (done)
+		*already_done = claim.already_done;
+	if (claim.already_done)
 		return TRUE;
 	if (!test_write_at(as_chunk_task_get_fd(task), offset, data + offset, length, error)) {
-		g_assert_true(as_chunk_task_end_chunk(task, index, FALSE, NULL));
+		g_assert_true(as_chunk_task_end_chunk(task, &claim, FALSE, NULL, NULL));
 		return FALSE;
 	}
-	return as_chunk_task_end_chunk(task, index, TRUE, error);
+	return as_chunk_task_end_chunk(task, &claim, TRUE, NULL, error);
 }
 
 static gchar *
@@ -343,7 +343,10 @@ as_chunk_store_duplicate_func(TestFixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(as_chunk_task_get_bytes_done(task), ==, TEST_TOTAL_SIZE);
 
 	/* ending a chunk twice is harmless */
-	g_assert_true(as_chunk_task_end_chunk(task, 4, TRUE, &error));
+	{
+		const AsChunkClaim ended = {.index = 4, .id = 1};
+		g_assert_true(as_chunk_task_end_chunk(task, &ended, TRUE, NULL, &error));
+	}
 	g_assert_no_error(error);
 	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, TEST_TOTAL_CHUNKS);
 
@@ -359,38 +362,281 @@ as_chunk_store_in_flight_func(TestFixture *fx, gconstpointer user_data)
 	g_autoptr(AsChunkTask) task = test_open_default(fx, "task-flight", "flight.bin");
 	g_autoptr(AsChunkTask) task2 = test_open_default(fx, "task-flight", "flight.bin");
 	g_autoptr(GError) error = NULL;
-	gboolean already_done = TRUE;
+	AsChunkClaim claim = {0};
 
 	/* concurrent requests share one object */
 	g_assert_true(task == task2);
 
-	g_assert_true(as_chunk_task_begin_chunk(task, 2, TEST_CHUNK_SIZE, &already_done, &error));
+	g_assert_true(as_chunk_task_begin_chunk(task, 2, TEST_CHUNK_SIZE, NULL, &claim, &error));
 	g_assert_no_error(error);
-	g_assert_false(already_done);
-	g_assert_false(as_chunk_task_begin_chunk(task2, 2, TEST_CHUNK_SIZE, &already_done, &error));
-	g_assert_error(error, AS_ERROR, AS_ERROR_CONFLICT);
-	g_clear_error(&error);
+	g_assert_false(claim.already_done);
+	g_assert_false(claim.verify);
+	g_assert_cmpuint(claim.id, >, 0);
 
 	/* another chunk is fine meanwhile */
 	g_assert_true(test_upload_chunk(task2, 3, file, NULL, &error));
 	g_assert_no_error(error);
 
 	/* a failed request releases the chunk without marking it */
-	g_assert_true(as_chunk_task_end_chunk(task, 2, FALSE, &error));
+	g_assert_true(as_chunk_task_end_chunk(task, &claim, FALSE, NULL, &error));
 	g_assert_no_error(error);
 	g_assert_false(as_chunk_task_is_chunk_done(task, 2));
-	g_assert_true(as_chunk_task_end_chunk(task, 2, FALSE, &error));
+	g_assert_true(as_chunk_task_end_chunk(task, &claim, FALSE, NULL, &error));
 
 	/* success for a chunk nobody began is a caller bug, not a done chunk */
-	g_assert_false(as_chunk_task_end_chunk(task, 5, TRUE, &error));
-	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
-	g_clear_error(&error);
+	{
+		const AsChunkClaim never = {.index = 5, .id = 12345};
+		g_assert_false(as_chunk_task_end_chunk(task, &never, TRUE, NULL, &error));
+		g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
+		g_clear_error(&error);
+	}
 	g_assert_false(as_chunk_task_is_chunk_done(task, 5));
 
-	g_assert_true(test_upload_chunk(task2, 2, file, &already_done, &error));
+	g_assert_true(test_upload_chunk(task2, 2, file, NULL, &error));
 	g_assert_no_error(error);
-	g_assert_false(already_done);
 	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, 2);
+}
+
+/* writes @len bytes of @data at the range of chunk @index and returns their SHA-256 */
+static gchar *
+test_write_chunk(AsChunkTask *task, guint32 index, const guint8 *data)
+{
+	g_autoptr(GError) error = NULL;
+	guint64 offset = 0, length = 0;
+
+	g_assert_true(as_chunk_task_chunk_range(task, index, &offset, &length, &error));
+	g_assert_true(
+		test_write_at(as_chunk_task_get_fd(task), offset, data + offset, length, &error));
+	g_assert_no_error(error);
+	return as_sha256_data_hex(data + offset, length);
+}
+
+/* a claim left by a dead request is taken over; the old owner is cancelled, its success does
+ * not count, and a late write of it cannot get a wrong chunk marked */
+static void
+as_chunk_store_takeover_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_TOTAL_SIZE, 11);
+	g_autoptr(GBytes) other = test_make_data(TEST_TOTAL_SIZE, 12);
+	g_autoptr(AsChunkTask) task = test_open_default(fx, "task-takeover", "takeover.bin");
+	g_autoptr(GCancellable) old_cancellable = g_cancellable_new();
+	g_autoptr(GCancellable) new_cancellable = g_cancellable_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *rel_path = NULL;
+	g_autofree gchar *good = NULL;
+	g_autofree gchar *bad = NULL;
+	const guint8 *data = g_bytes_get_data(file, NULL);
+	const guint8 *other_data = g_bytes_get_data(other, NULL);
+	AsChunkClaim old_claim = {0};
+	AsChunkClaim new_claim = {0};
+	AsChunkClaim third = {0};
+
+	/* the old owner writes half... */
+	g_assert_true(as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, old_cancellable,
+						&old_claim, &error));
+	g_assert_no_error(error);
+	g_assert_false(old_claim.verify);
+
+	/* ...and a new request takes the chunk over at once, not after a timeout */
+	g_assert_true(as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, new_cancellable,
+						&new_claim, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_cancellable_is_cancelled(old_cancellable));
+	g_assert_false(g_cancellable_is_cancelled(new_cancellable));
+	g_assert_cmpuint(new_claim.id, !=, old_claim.id);
+	g_assert_true(new_claim.verify);
+
+	/* the new owner finishes first while the old writer has not stopped: not counted, since
+	 * the old writer could still land a write afterwards */
+	good = test_write_chunk(task, 4, data);
+	g_assert_false(as_chunk_task_end_chunk(task, &new_claim, TRUE, good, &error));
+	g_assert_error(error, AS_ERROR, AS_ERROR_CONFLICT);
+	g_clear_error(&error);
+	g_assert_false(as_chunk_task_is_chunk_done(task, 4));
+
+	/* the old owner's late write and success: ignored, nothing marked */
+	bad = test_write_chunk(task, 4, other_data);
+	g_assert_false(as_chunk_task_end_chunk(task, &old_claim, TRUE, bad, &error));
+	g_assert_error(error, AS_ERROR, AS_ERROR_CONFLICT);
+	g_clear_error(&error);
+	g_assert_false(as_chunk_task_is_chunk_done(task, 4));
+	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, 0);
+	/* ending it again is harmless */
+	g_assert_true(as_chunk_task_end_chunk(task, &old_claim, FALSE, NULL, &error));
+	g_assert_no_error(error);
+
+	/* a stale owner that ends while the new one writes: the new one is read back, and a late
+	 * write of the old one over it is caught */
+	g_clear_object(&old_cancellable);
+	old_cancellable = g_cancellable_new();
+	g_assert_true(as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, old_cancellable,
+						&old_claim, &error));
+	g_assert_false(old_claim.verify);
+	g_assert_true(
+		as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, NULL, &new_claim, &error));
+	g_assert_true(new_claim.verify);
+	g_assert_true(g_cancellable_is_cancelled(old_cancellable));
+	g_clear_pointer(&good, g_free);
+	good = test_write_chunk(task, 4, data);
+	g_clear_pointer(&bad, g_free);
+	bad = test_write_chunk(task, 4, other_data);
+	g_assert_true(as_chunk_task_end_chunk(task, &old_claim, FALSE, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_false(as_chunk_task_end_chunk(task, &new_claim, TRUE, good, &error));
+	g_assert_error(error, AS_ERROR, AS_ERROR_CONFLICT);
+	g_clear_error(&error);
+	g_assert_false(as_chunk_task_is_chunk_done(task, 4));
+
+	/* a third request takes it over again, the old writer having stopped before: counted
+	 * after the read-back */
+	g_assert_true(as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, old_cancellable,
+						&old_claim, &error));
+	g_assert_true(as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, NULL, &third, &error));
+	g_assert_true(third.verify);
+	g_assert_true(as_chunk_task_end_chunk(task, &old_claim, FALSE, NULL, &error));
+	g_clear_pointer(&good, g_free);
+	good = test_write_chunk(task, 4, data);
+	/* without the digest a taken-over chunk cannot be checked */
+	g_assert_false(as_chunk_task_end_chunk(task, &third, TRUE, NULL, &error));
+	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_true(as_chunk_task_begin_chunk(task, 4, TEST_CHUNK_SIZE, NULL, &third, &error));
+	g_assert_false(third.verify);
+	g_clear_pointer(&good, g_free);
+	good = test_write_chunk(task, 4, data);
+	g_assert_true(as_chunk_task_end_chunk(task, &third, TRUE, good, &error));
+	g_assert_no_error(error);
+	g_assert_true(as_chunk_task_is_chunk_done(task, 4));
+
+	/* a takeover, the stale writer gone, verified: counted */
+	g_assert_true(
+		as_chunk_task_begin_chunk(task, 5, TEST_CHUNK_SIZE, NULL, &old_claim, &error));
+	g_assert_true(
+		as_chunk_task_begin_chunk(task, 5, TEST_CHUNK_SIZE, NULL, &new_claim, &error));
+	g_assert_true(as_chunk_task_end_chunk(task, &old_claim, FALSE, NULL, &error));
+	g_clear_pointer(&good, g_free);
+	good = test_write_chunk(task, 5, data);
+	g_assert_true(as_chunk_task_end_chunk(task, &new_claim, TRUE, good, &error));
+	g_assert_no_error(error);
+	g_assert_true(as_chunk_task_is_chunk_done(task, 5));
+	/* the old owner's success after all that changes nothing */
+	g_assert_true(as_chunk_task_end_chunk(task, &old_claim, TRUE, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, 2);
+
+	/* the data is right: the file completes and verifies */
+	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i++) {
+		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
+		g_assert_no_error(error);
+	}
+	rel_path = test_complete(task, expected_hex, FALSE, NULL, &error);
+	g_assert_no_error(error);
+	test_assert_file_equals(fx, rel_path, file);
+}
+
+/* a file of one chunk keeps no resume state: its data file only, the writer's digest is the
+ * file's, it still verifies and publishes atomically, and a restart forgets it */
+static void
+as_chunk_store_ephemeral_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_CHUNK_SIZE - 7, 21);
+	g_autoptr(AsChunkTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *rel_path = NULL;
+	g_autofree gchar *sha256 = NULL;
+	const guint8 *data = g_bytes_get_data(file, NULL);
+	const gsize size = g_bytes_get_size(file);
+	AsChunkClaim claim = {0};
+
+	task = as_chunk_store_open_task_full(fx->store, "task-eph", "eph.bin", size,
+					     TEST_CHUNK_SIZE, 1, AS_CHUNK_STORE_OPEN_FLAG_HOLD,
+					     &error);
+	g_assert_no_error(error);
+	{
+		g_autofree gchar *staging = test_staging_list(fx);
+		g_assert_cmpstr(staging, ==, "task-eph.data");
+	}
+	/* in memory it is a task like any other */
+	g_assert_true(as_chunk_task_begin_chunk(task, 0, size, NULL, &claim, &error));
+	g_assert_no_error(error);
+	g_assert_true(test_write_at(as_chunk_task_get_fd(task), 0, data, size, &error));
+	g_assert_true(as_chunk_task_end_chunk(task, &claim, TRUE, expected_hex, &error));
+	g_assert_no_error(error);
+	g_assert_true(as_chunk_task_is_chunk_done(task, 0));
+	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, 1);
+	g_assert_true(as_chunk_task_begin_chunk(task, 0, size, NULL, &claim, &error));
+	g_assert_true(claim.already_done);
+
+	/* a wrong whole-file digest still fails and discards */
+	{
+		g_autoptr(AsChunkTask) other = as_chunk_store_open_task_full(
+			fx->store, "task-eph2", "eph2.bin", size, TEST_CHUNK_SIZE, 1,
+			AS_CHUNK_STORE_OPEN_FLAG_HOLD, &error);
+		g_autofree gchar *wrong = as_sha256_data_hex("x", 1);
+		g_autofree gchar *path = NULL;
+		g_assert_no_error(error);
+		g_assert_true(as_chunk_task_begin_chunk(other, 0, size, NULL, &claim, &error));
+		g_assert_true(test_write_at(as_chunk_task_get_fd(other), 0, data, size, &error));
+		g_assert_true(as_chunk_task_end_chunk(other, &claim, TRUE, NULL, &error));
+		path = test_complete(other, wrong, FALSE, NULL, &error);
+		g_assert_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH);
+		g_clear_error(&error);
+	}
+
+	rel_path = test_complete(task, expected_hex, FALSE, &sha256, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(sha256, ==, expected_hex);
+	test_assert_file_equals(fx, rel_path, file);
+	{
+		g_autofree gchar *staging = test_staging_list(fx);
+		g_assert_cmpstr(staging, ==, "task-eph.done");
+	}
+
+	/* without the flag (an HTTP request, which lets go of the task in between) a task of one
+	 * chunk keeps its resume state */
+	{
+		g_autoptr(AsChunkTask) held = as_chunk_store_open_task(
+			fx->store, "task-eph4", "eph4.bin", size, TEST_CHUNK_SIZE, 1, &error);
+		g_autofree gchar *staging = test_staging_list(fx);
+		g_assert_no_error(error);
+		g_assert_cmpstr(staging, ==,
+				"task-eph.done,task-eph4.data,task-eph4.hash,task-eph4.map,"
+				"task-eph4.meta");
+	}
+
+	/* one that was never completed is gone after a restart: its chunk is sent again */
+	g_clear_object(&task);
+	task = as_chunk_store_open_task_full(fx->store, "task-eph3", "eph3.bin", size,
+					     TEST_CHUNK_SIZE, 1, AS_CHUNK_STORE_OPEN_FLAG_HOLD,
+					     &error);
+	g_assert_no_error(error);
+	g_clear_object(&task);
+	g_clear_object(&fx->store);
+	fx->store = as_chunk_store_new(fx->receive_dir, 0, &error);
+	g_assert_no_error(error);
+	task = as_chunk_store_lookup_task(fx->store, "task-eph3", &error);
+	g_assert_error(error, AS_ERROR, AS_ERROR_NOT_FOUND);
+	g_assert_null(task);
+}
+
+/* takeovers stay bounded: each stale claim is a request yet to stop */
+static void
+as_chunk_store_takeover_limit_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(AsChunkTask) task = test_open_default(fx, "task-takelimit", "takelimit.bin");
+	g_autoptr(GError) error = NULL;
+	AsChunkClaim claim = {0};
+
+	for (guint i = 0; i <= AS_CHUNK_TASK_MAX_STALE_CLAIMS; i++) {
+		g_assert_true(
+			as_chunk_task_begin_chunk(task, 1, TEST_CHUNK_SIZE, NULL, &claim, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_false(as_chunk_task_begin_chunk(task, 1, TEST_CHUNK_SIZE, NULL, &claim, &error));
+	g_assert_error(error, AS_ERROR, AS_ERROR_CONFLICT);
+	g_clear_error(&error);
 }
 
 static void
@@ -398,41 +644,42 @@ as_chunk_store_bad_chunk_func(TestFixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsChunkTask) task = test_open_default(fx, "task-bad", "bad.bin");
 	g_autoptr(GError) error = NULL;
-	gboolean already_done = FALSE;
+	AsChunkClaim claim = {0};
 	guint64 offset = 0, length = 0;
 
 	g_assert_false(
-		as_chunk_task_begin_chunk(task, 0, TEST_CHUNK_SIZE - 1, &already_done, &error));
+		as_chunk_task_begin_chunk(task, 0, TEST_CHUNK_SIZE - 1, NULL, &claim, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_assert_cmpstr(error->message, ==, "chunk 0 must be 1000 bytes, got 999");
 	g_clear_error(&error);
 	g_assert_false(
-		as_chunk_task_begin_chunk(task, 3, TEST_CHUNK_SIZE + 1, &already_done, &error));
+		as_chunk_task_begin_chunk(task, 3, TEST_CHUNK_SIZE + 1, NULL, &claim, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 
 	/* the last chunk is the short one, and only it */
-	g_assert_false(as_chunk_task_begin_chunk(task, 10, TEST_CHUNK_SIZE, &already_done, &error));
+	g_assert_false(as_chunk_task_begin_chunk(task, 10, TEST_CHUNK_SIZE, NULL, &claim, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_assert_cmpstr(error->message, ==, "chunk 10 must be 500 bytes, got 1000");
 	g_clear_error(&error);
-	g_assert_true(as_chunk_task_begin_chunk(task, 10, 500, &already_done, &error));
+	g_assert_true(as_chunk_task_begin_chunk(task, 10, 500, NULL, &claim, &error));
 	g_assert_no_error(error);
-	g_assert_true(as_chunk_task_end_chunk(task, 10, FALSE, &error));
+	g_assert_true(as_chunk_task_end_chunk(task, &claim, FALSE, NULL, &error));
 
 	/* out of range */
-	g_assert_false(as_chunk_task_begin_chunk(task, TEST_TOTAL_CHUNKS, TEST_CHUNK_SIZE,
-						 &already_done, &error));
+	g_assert_false(as_chunk_task_begin_chunk(task, TEST_TOTAL_CHUNKS, TEST_CHUNK_SIZE, NULL,
+						 &claim, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
-	g_assert_false(as_chunk_task_begin_chunk(task, G_MAXUINT32, 0, &already_done, &error));
+	g_assert_false(as_chunk_task_begin_chunk(task, G_MAXUINT32, 0, NULL, &claim, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 	g_assert_false(
 		as_chunk_task_chunk_range(task, TEST_TOTAL_CHUNKS, &offset, &length, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
-	g_assert_false(as_chunk_task_end_chunk(task, TEST_TOTAL_CHUNKS, TRUE, &error));
+	claim.index = TEST_TOTAL_CHUNKS;
+	g_assert_false(as_chunk_task_end_chunk(task, &claim, TRUE, NULL, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 	g_assert_cmpuint(as_chunk_task_get_done_count(task), ==, 0);
@@ -573,14 +820,15 @@ as_chunk_store_restart_func(TestFixture *fx, gconstpointer user_data)
 	g_autofree gchar *expected_hex = test_bytes_sha256(file);
 	g_autofree gchar *rel_path = NULL;
 	gboolean already_done = FALSE;
-	gboolean in_flight_done = TRUE;
+	AsChunkClaim in_flight = {0};
 
 	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i += 2) {
 		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
 		g_assert_no_error(error);
 	}
 	/* a chunk in flight when the daemon dies is not done afterwards */
-	g_assert_true(as_chunk_task_begin_chunk(task, 1, TEST_CHUNK_SIZE, &in_flight_done, &error));
+	g_assert_true(
+		as_chunk_task_begin_chunk(task, 1, TEST_CHUNK_SIZE, NULL, &in_flight, &error));
 	g_assert_no_error(error);
 
 	/* the daemon stops: every reference goes */
@@ -677,10 +925,11 @@ as_chunk_store_hash_follows_func(TestFixture *fx, gconstpointer user_data)
 		g_assert_no_error(error);
 	}
 	{
-		gboolean done = TRUE;
-		g_assert_true(as_chunk_task_begin_chunk(task, 3, TEST_CHUNK_SIZE, &done, &error));
-		g_assert_false(done);
-		g_assert_true(as_chunk_task_end_chunk(task, 3, FALSE, &error));
+		AsChunkClaim claim = {0};
+		g_assert_true(
+			as_chunk_task_begin_chunk(task, 3, TEST_CHUNK_SIZE, NULL, &claim, &error));
+		g_assert_false(claim.already_done);
+		g_assert_true(as_chunk_task_end_chunk(task, &claim, FALSE, NULL, &error));
 		g_assert_no_error(error);
 	}
 	g_usleep(20 * 1000);
@@ -875,7 +1124,7 @@ as_chunk_store_incomplete_func(TestFixture *fx, gconstpointer user_data)
 	g_autofree gchar *expected_hex = test_bytes_sha256(file);
 	g_autofree gchar *rel_path = NULL;
 	g_autofree gchar *path = g_build_filename(fx->receive_dir, "inc.bin", NULL);
-	gboolean already_done = FALSE;
+	AsChunkClaim claim = {0};
 
 	rel_path = test_complete(task, NULL, FALSE, NULL, &error);
 	g_assert_error(error, AS_ERROR, AS_ERROR_INCOMPLETE);
@@ -892,11 +1141,11 @@ as_chunk_store_incomplete_func(TestFixture *fx, gconstpointer user_data)
 	g_clear_error(&error);
 
 	/* in flight is not done */
-	g_assert_true(as_chunk_task_begin_chunk(task, 10, 500, &already_done, &error));
+	g_assert_true(as_chunk_task_begin_chunk(task, 10, 500, NULL, &claim, &error));
 	rel_path = test_complete(task, expected_hex, FALSE, NULL, &error);
 	g_assert_error(error, AS_ERROR, AS_ERROR_INCOMPLETE);
 	g_clear_error(&error);
-	g_assert_true(as_chunk_task_end_chunk(task, 10, FALSE, &error));
+	g_assert_true(as_chunk_task_end_chunk(task, &claim, FALSE, NULL, &error));
 	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
 
 	/* the task is intact and can still finish */
@@ -918,7 +1167,7 @@ as_chunk_store_hash_mismatch_func(TestFixture *fx, gconstpointer user_data)
 	g_autofree gchar *staging = NULL;
 	g_autofree gchar *path = g_build_filename(fx->receive_dir, "m/mismatch.bin", NULL);
 	const gchar *wrong_hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-	gboolean already_done = FALSE;
+	AsChunkClaim claim = {0};
 
 	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i++) {
 		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
@@ -943,7 +1192,7 @@ as_chunk_store_hash_mismatch_func(TestFixture *fx, gconstpointer user_data)
 	g_assert_cmpstr(staging, ==, "");
 
 	/* the task is gone for good */
-	g_assert_false(as_chunk_task_begin_chunk(task, 0, TEST_CHUNK_SIZE, &already_done, &error));
+	g_assert_false(as_chunk_task_begin_chunk(task, 0, TEST_CHUNK_SIZE, NULL, &claim, &error));
 	g_assert_error(error, AS_ERROR, AS_ERROR_NOT_FOUND);
 	g_clear_error(&error);
 	rel_path = test_complete(task, NULL, FALSE, NULL, &error);
@@ -1126,13 +1375,13 @@ test_mark_done(AsChunkTask *task, guint32 index)
 {
 	g_autoptr(GError) error = NULL;
 	guint64 length = 0;
-	gboolean already_done = TRUE;
+	AsChunkClaim claim = {0};
 
 	g_assert_true(as_chunk_task_chunk_range(task, index, NULL, &length, &error));
-	g_assert_true(as_chunk_task_begin_chunk(task, index, length, &already_done, &error));
+	g_assert_true(as_chunk_task_begin_chunk(task, index, length, NULL, &claim, &error));
 	g_assert_no_error(error);
-	g_assert_false(already_done);
-	g_assert_true(as_chunk_task_end_chunk(task, index, TRUE, &error));
+	g_assert_false(claim.already_done);
+	g_assert_true(as_chunk_task_end_chunk(task, &claim, TRUE, NULL, &error));
 	g_assert_no_error(error);
 }
 
@@ -1439,6 +1688,9 @@ main(int argc, char **argv)
 		{"/aerosync/chunk-store/out-of-order", as_chunk_store_out_of_order_func},
 		{"/aerosync/chunk-store/duplicate", as_chunk_store_duplicate_func},
 		{"/aerosync/chunk-store/in-flight", as_chunk_store_in_flight_func},
+		{"/aerosync/chunk-store/takeover", as_chunk_store_takeover_func},
+		{"/aerosync/chunk-store/ephemeral", as_chunk_store_ephemeral_func},
+		{"/aerosync/chunk-store/takeover-limit", as_chunk_store_takeover_limit_func},
 		{"/aerosync/chunk-store/bad-chunk", as_chunk_store_bad_chunk_func},
 		{"/aerosync/chunk-store/bad-params", as_chunk_store_bad_params_func},
 		{"/aerosync/chunk-store/too-large", as_chunk_store_too_large_func},

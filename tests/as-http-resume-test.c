@@ -641,6 +641,107 @@ as_test_resume_complete_retry_live(void)
 	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
 }
 
+/* -------- a sender that dies mid-chunk and comes straight back -------- */
+
+/*
+ * The first POST of a chunk sends half its body; then its sender is gone: either its
+ * connection closes (a killed process), or it just stops (a network that went away: the
+ * receiver sees nothing). The same chunk, posted again at once on a new connection, takes the
+ * chunk over: accepted, not 409, and the file verifies. The dead request's end, if it comes,
+ * changes nothing. @chunk_size picks the path: below 1 MiB libsoup reads the body, from 1 MiB
+ * on the pump does.
+ */
+static void
+as_test_resume_takeover_one(guint32 chunk_size, gboolean close_first)
+{
+	g_autoptr(AsTestDaemon) d = NULL;
+	g_autoptr(GSocketConnection) dead = NULL;
+	g_autofree gchar *src = NULL;
+	g_autofree gchar *sha = NULL;
+	g_autofree gchar *q = NULL;
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *complete = NULL;
+	g_autofree gchar *saved = NULL;
+	const guint32 chunks = 3;
+	const guint64 size = (guint64)chunks * chunk_size - 5;
+	gint64 start_us;
+
+	d = as_test_started(as_test_daemon_new());
+	src = g_build_filename(as_test_daemon_get_root(d), "takeover.src", NULL);
+	sha = as_test_write_random_file(src, size, 900 + chunk_size + close_first);
+	{
+		g_autoptr(AsTestReply) reply = as_test_daemon_send_chunk(
+			d, "takeover", "takeover.bin", src, size, chunk_size, 0, FALSE);
+		as_test_obj(reply, SOUP_STATUS_OK);
+	}
+
+	/* chunk 1, half sent, then the sender dies */
+	dead = as_test_daemon_raw_connect(d);
+	q = as_test_chunk_query("takeover", "takeover.bin", size, chunk_size, 1);
+	head = g_strdup_printf("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+			       "Authorization: Bearer %s\r\nContent-Length: %u\r\n\r\n",
+			       q, as_test_daemon_get_port(d), as_test_daemon_get_token(d),
+			       chunk_size);
+	as_test_raw_write_all(dead, head, strlen(head));
+	{
+		g_autoptr(GBytes) half = as_test_read_range(src, chunk_size, chunk_size / 2);
+		as_test_raw_write_all(dead, g_bytes_get_data(half, NULL), chunk_size / 2);
+	}
+	/* let the daemon take the half in, so the request holds the chunk */
+	g_usleep(200 * G_TIME_SPAN_MILLISECOND);
+	if (close_first)
+		g_clear_object(&dead);
+
+	/* the same chunk again at once: accepted, fresh bytes (not a duplicate), no wait */
+	start_us = g_get_monotonic_time();
+	{
+		g_autoptr(AsTestReply) reply = as_test_daemon_send_chunk(
+			d, "takeover", "takeover.bin", src, size, chunk_size, 1, TRUE);
+		JsonObject *obj = as_test_obj(reply, SOUP_STATUS_OK);
+		g_assert_false(json_object_get_boolean_member(obj, "duplicate"));
+	}
+	g_assert_cmpint(g_get_monotonic_time() - start_us, <, 5 * G_USEC_PER_SEC);
+
+	/* the dead request's late bytes and end change nothing */
+	if (dead != NULL) {
+		g_autoptr(GBytes) rest =
+			as_test_read_range(src, chunk_size + chunk_size / 2, chunk_size / 2);
+		g_autoptr(AsTestReply) late = NULL;
+		as_test_raw_write_all(dead, g_bytes_get_data(rest, NULL), chunk_size / 2);
+		late = as_test_raw_read_reply(dead);
+		as_test_obj(late, SOUP_STATUS_CONFLICT);
+	}
+	{
+		g_autoptr(AsTestReply) reply = as_test_daemon_send_chunk(
+			d, "takeover", "takeover.bin", src, size, chunk_size, 2, TRUE);
+		as_test_obj(reply, SOUP_STATUS_OK);
+	}
+	complete = g_strdup_printf(
+		"/upload/complete?task_id=takeover&filename=takeover.bin&sha256=%s", sha);
+	{
+		g_autoptr(AsTestReply) reply = as_test_daemon_post_empty(d, complete);
+		JsonObject *obj = as_test_obj(reply, SOUP_STATUS_OK);
+		g_assert_cmpstr(json_object_get_string_member(obj, "sha256"), ==, sha);
+	}
+	saved = g_build_filename(as_test_daemon_get_save_dir(d), "takeover.bin", NULL);
+	{
+		g_autofree gchar *got = as_test_file_sha256(saved);
+		g_assert_cmpstr(got, ==, sha);
+	}
+	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
+}
+
+static void
+as_test_resume_takeover(void)
+{
+	as_test_watchdog_arm();
+	/* libsoup's body path, and the pump's */
+	as_test_resume_takeover_one(64 * 1024, TRUE);
+	as_test_resume_takeover_one(64 * 1024, FALSE);
+	as_test_resume_takeover_one(AS_TEST_MIB, TRUE);
+	as_test_resume_takeover_one(AS_TEST_MIB, FALSE);
+}
+
 /* -------- a slow sender through the body pump -------- */
 
 /*
@@ -814,6 +915,7 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/http-resume/single-temp", as_test_resume_single_temp);
 	g_test_add_func("/aerosync/http-resume/disk-full", as_test_resume_disk_full);
 	g_test_add_func("/aerosync/http-resume/slow-sender", as_test_resume_slow_sender);
+	g_test_add_func("/aerosync/http-resume/takeover", as_test_resume_takeover);
 	g_test_add_func("/aerosync/http-resume/complete-retry-live",
 			as_test_resume_complete_retry_live);
 	return g_test_run();

@@ -1705,7 +1705,8 @@ as_test_http_chunked(void)
 	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
 }
 
-/* one client sends half a chunk and waits; another sends the same chunk */
+/* one client sends half a chunk and waits; another sends the same chunk and takes it over: a
+ * sender that died mid-chunk must not hold it until its connection times out */
 static void
 as_test_http_chunk_concurrent_same(void)
 {
@@ -1733,7 +1734,7 @@ as_test_http_chunk_concurrent_same(void)
 		g_autoptr(SoupMessage) msg = as_test_daemon_message(d, SOUP_METHOD_POST, q0,
 								    as_test_daemon_get_token(d));
 		g_autoptr(AsTestReply) reply = as_test_daemon_send(d, msg, chunk0, NULL);
-		as_test_assert_error_reply(reply, SOUP_STATUS_CONFLICT);
+		as_test_reply_assert_status(reply, SOUP_STATUS_OK);
 	}
 	/* another chunk of the same task is fine meanwhile */
 	{
@@ -1742,11 +1743,11 @@ as_test_http_chunk_concurrent_same(void)
 		g_autoptr(AsTestReply) reply = as_test_daemon_send(d, msg, chunk1, NULL);
 		as_test_reply_assert_status(reply, SOUP_STATUS_OK);
 	}
+	/* the first client's late end counts for nothing */
 	as_test_raw_write_all(conn, bytes + AS_TEST_CHUNK_SIZE / 2, AS_TEST_CHUNK_SIZE / 2);
 	{
 		g_autoptr(AsTestReply) reply = as_test_raw_read_reply(conn);
-		as_test_reply_assert_status(reply, SOUP_STATUS_OK);
-		g_assert_true(as_test_bool(as_test_reply_object(reply), "all_chunks_done"));
+		as_test_assert_error_reply(reply, SOUP_STATUS_CONFLICT);
 	}
 	{
 		g_autofree gchar *cq = g_strdup_printf(

@@ -314,6 +314,60 @@ as_test_v2_bad_token(void)
 	as_test_result_clear(&r);
 }
 
+/* a file the receiver refuses: the upload fails with the receiver's own message and code
+ * from its ERROR frame, at once, not with a stream closed without a reply */
+static void
+as_test_v2_refused(void)
+{
+	g_autoptr(AsTestDaemon) d = as_test_daemon_new();
+	g_autoptr(AsQuicClient) client = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *src = NULL;
+	AsTestResult r = {0};
+	int fd;
+
+	as_test_daemon_add_arg(d, "--max-size");
+	as_test_daemon_add_arg(d, "100000");
+	as_test_daemon_start(d, &error);
+	g_assert_no_error(error);
+	client = as_test_client(d, as_test_daemon_get_token(d));
+	if (client == NULL)
+		return;
+	dir = g_build_filename(as_test_daemon_get_root(d), "src", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+	src = g_build_filename(dir, "big.bin", NULL);
+	g_free(as_test_write_random_file(src, AS_TEST_FILE_SIZE * 2, 3));
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+
+	/* too large */
+	as_quic_client_v2_upload_fd_async(client, "big.bin", fd, 0, AS_TEST_FILE_SIZE * 2,
+					  "refused-big", AS_TEST_CHUNK_SIZE, NULL, NULL,
+					  as_test_upload_cb, &r);
+	as_test_wait(&r.done);
+	g_assert_error(r.error, AS_ERROR, AS_ERROR_TOO_LARGE);
+	g_assert_nonnull(strstr(r.error->message, "exceeds the limit of 100000 bytes"));
+	as_test_result_clear(&r);
+
+	/* a path that leaves the receive dir */
+	as_quic_client_v2_upload_fd_async(client, "../../etc/evil", fd, 0, 1000, "refused-evil",
+					  AS_TEST_CHUNK_SIZE, NULL, NULL, as_test_upload_cb, &r);
+	as_test_wait(&r.done);
+	g_assert_nonnull(r.error);
+	g_assert_true(r.error->domain == AS_ERROR);
+	g_assert_null(strstr(r.error->message, "without a reply"));
+	as_test_result_clear(&r);
+
+	/* the connection still works */
+	as_quic_client_v2_upload_fd_async(client, "small.bin", fd, 0, 1000, "refused-ok",
+					  AS_TEST_CHUNK_SIZE, NULL, NULL, as_test_upload_cb, &r);
+	as_test_wait(&r.done);
+	g_assert_no_error(r.error);
+	as_test_result_clear(&r);
+	close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -321,5 +375,6 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/quic-v2-daemon/quic-then-http", as_test_v2_quic_then_http);
 	g_test_add_func("/aerosync/quic-v2-daemon/http-then-quic", as_test_v2_http_then_quic);
 	g_test_add_func("/aerosync/quic-v2-daemon/bad-token", as_test_v2_bad_token);
+	g_test_add_func("/aerosync/quic-v2-daemon/refused", as_test_v2_refused);
 	return g_test_run();
 }

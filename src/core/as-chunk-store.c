@@ -107,15 +107,28 @@ struct _AsChunkTask {
 	guint64 chunk_size;
 	guint32 total_chunks;
 	int data_fd; /* kept open until finalize, also after the file is published */
-	int map_fd;
+	int map_fd;  /* -1 for an ephemeral task */
 	int hash_fd; /* the .hash record, -1 if it could not be opened: then nothing is saved */
+
+	/*
+	 * A task of one chunk is ephemeral: it has its .data file and nothing else, no map, no
+	 * .hash, no .meta. Resuming it would mean sending its only chunk again anyway, and the
+	 * resume state made up most of the cost of a small file (three more files, a synced key
+	 * file, the hash worker reading the chunk back). After a restart it is simply not found.
+	 */
+	gboolean ephemeral;
+	gboolean ephemeral_done; /* the map of an ephemeral task; protected by mutex */
+	gchar *ephemeral_sha256; /* nullable: the digest its writer computed; protected by mutex */
 
 	/* protected by mutex */
 	GMutex mutex;
 	AsChunkTaskState state;
 	guint32 done_count;
 	guint64 bytes_done;
-	GHashTable *in_flight;	   /* (element-type guint) bounded by AS_CHUNK_TASK_MAX_IN_FLIGHT */
+	GHashTable *in_flight; /* (element-type guint AsChunkClaimRec) owned, bounded by
+				  AS_CHUNK_TASK_MAX_IN_FLIGHT */
+	guint n_stale;	       /* claims taken over and not ended, in all records */
+	guint64 last_claim_id;
 	gchar *published_rel_path; /* nullable */
 	gchar *sha256;		   /* nullable */
 	gchar *computed_sha256;	   /* nullable, what a failed verification found */
@@ -127,6 +140,38 @@ struct _AsChunkTask {
 	gboolean hash_busy; /* one thread owns prefix_hash and advances it */
 	GCond hash_cond;    /* signalled when hash_busy drops */
 };
+
+/*
+ * A chunk being received. A request claims it with as_chunk_task_begin_chunk() and releases it
+ * with as_chunk_task_end_chunk(). A sender that died mid-chunk may leave its claim behind for a
+ * long time (a QUIC connection lingers until its idle timeout), so a new claim for the same
+ * chunk takes it over: the old owner is cancelled and its claim becomes stale.
+ *
+ * Why a takeover cannot corrupt the chunk: the old owner's writer may be inside a pwrite() of
+ * the same range at that very moment, and nothing can interrupt that. Cancelling tells the old
+ * owner to stop (it aborts its writer, or shuts its socket) and to end its claim once no write
+ * of it can still reach the file; its success never counts. The new owner was told to hash what
+ * it writes (AsChunkClaim.verify); its end counts only once no stale claim of the chunk is left,
+ * and after the chunk is read back from the disk and matches that digest. A late write of the
+ * old owner therefore either happened before that read or not at all. This only costs a read of
+ * the chunk after a takeover; chunks received normally are never read back.
+ */
+typedef struct {
+	guint64 owner;		   /* claim id of the current owner, 0 for none */
+	GCancellable *cancellable; /* owned, nullable: the current owner's */
+	gboolean tainted;	   /* the owner began while a stale claim was left */
+	GArray *stale; /* (element-type guint64) owned, nullable: taken over, not ended */
+} AsChunkClaimRec;
+
+static void
+as_chunk_claim_rec_free(gpointer data)
+{
+	AsChunkClaimRec *rec = data;
+	g_clear_object(&rec->cancellable);
+	if (rec->stale != NULL)
+		g_array_unref(rec->stale);
+	g_free(rec);
+}
 
 G_DEFINE_TYPE(AsChunkStore, as_chunk_store, G_TYPE_OBJECT)
 G_DEFINE_TYPE(AsChunkTask, as_chunk_task, G_TYPE_OBJECT)
@@ -428,6 +473,10 @@ as_chunk_task_read_map_byte(AsChunkTask *self, guint32 index, gboolean *done, GE
 {
 	guint8 value = AS_CHUNK_MAP_MISSING;
 
+	if (self->ephemeral) {
+		*done = self->ephemeral_done;
+		return TRUE;
+	}
 	for (;;) {
 		gssize n = pread(self->map_fd, &value, 1, (off_t)index);
 		if (n < 0 && errno == EINTR)
@@ -453,6 +502,10 @@ as_chunk_task_write_map_byte(AsChunkTask *self, guint32 index, GError **error)
 {
 	const guint8 value = AS_CHUNK_MAP_DONE;
 
+	if (self->ephemeral) {
+		self->ephemeral_done = TRUE;
+		return TRUE;
+	}
 	for (;;) {
 		gssize n = pwrite(self->map_fd, &value, 1, (off_t)index);
 		if (n == 1)
@@ -481,6 +534,13 @@ as_chunk_task_scan_map(AsChunkTask *self,
 	gboolean run_done = FALSE;
 	guint32 pos = 0;
 
+	if (self->ephemeral) {
+		g_mutex_lock(&self->mutex);
+		run_done = self->ephemeral_done;
+		g_mutex_unlock(&self->mutex);
+		func(self, 0, 0, run_done, user_data);
+		return TRUE;
+	}
 	while (pos < self->total_chunks) {
 		gsize want = MIN((gsize)(self->total_chunks - pos), AS_CHUNK_TASK_MAP_READ_SIZE);
 		gssize n = pread(self->map_fd, buf, want, (off_t)pos);
@@ -1043,6 +1103,7 @@ as_chunk_store_create_task(AsChunkStore *self,
 			   guint64 total_size,
 			   guint64 chunk_size,
 			   guint32 total_chunks,
+			   AsChunkStoreOpenFlags flags,
 			   GError **error)
 {
 	g_autofree gchar *data_name = as_chunk_store_task_file(task_id, AS_CHUNK_STORE_SUFFIX_DATA);
@@ -1053,6 +1114,19 @@ as_chunk_store_create_task(AsChunkStore *self,
 	g_autoptr(GKeyFile) keyfile = g_key_file_new();
 
 	task = as_chunk_task_new(self, task_id, rel_path, total_size, chunk_size, total_chunks);
+	if (total_chunks == 1 && (flags & AS_CHUNK_STORE_OPEN_FLAG_HOLD) != 0) {
+		task->ephemeral = TRUE;
+		task->data_fd =
+			as_chunk_store_create_sized(self, data_name, total_size, TRUE, error);
+		if (task->data_fd < 0) {
+			g_prefix_error(error, "failed to create task %s: ", task_id);
+			as_chunk_store_unlink(self, data_name);
+			return NULL;
+		}
+		g_debug("created ephemeral task %s: %" G_GUINT64_FORMAT " bytes", task_id,
+			total_size);
+		return g_steal_pointer(&task);
+	}
 
 	/* .meta is written last: it is what makes the task exist after a restart */
 	task->data_fd = as_chunk_store_create_sized(self, data_name, total_size, TRUE, error);
@@ -1096,31 +1170,35 @@ as_chunk_store_find_task_locked(AsChunkStore *self, const gchar *task_id, GError
 }
 
 /**
- * as_chunk_store_open_task:
+ * as_chunk_store_open_task_full:
  * @self: a #AsChunkStore
  * @task_id: the client's task id, 1 to %AS_CHUNK_STORE_TASK_ID_MAX of [A-Za-z0-9_-]
  * @rel_path: destination below the receive dir, sanitised here again
  * @total_size: size of the whole file
  * @chunk_size: nominal chunk size; the last chunk may be shorter
  * @total_chunks: must be max(1, ceil(@total_size / @chunk_size))
+ * @flags: how a new task may be created
  * @error: (nullable): optional return location for an error
  *
  * Finds the task in memory or on disk (after a restart), or creates it: the data file is
  * sized and its blocks are reserved, a one-byte-per-chunk map and a key file describing the
  * task are written to the staging folder. Concurrent requests for one id share one object.
+ * With %AS_CHUNK_STORE_OPEN_FLAG_HOLD a new task of one chunk only gets its data file: it
+ * lives as long as a reference to it, and is not found after a restart.
  *
  * Returns: (transfer full): the task, or %NULL: %AS_ERROR_TOO_LARGE above the size limit,
  * %AS_ERROR_CONFLICT if the id exists with other parameters or was already completed,
  * %AS_ERROR_NO_SPACE if the file does not fit (nothing is left behind)
  **/
 AsChunkTask *
-as_chunk_store_open_task(AsChunkStore *self,
-			 const gchar *task_id,
-			 const gchar *rel_path,
-			 guint64 total_size,
-			 guint64 chunk_size,
-			 guint32 total_chunks,
-			 GError **error)
+as_chunk_store_open_task_full(AsChunkStore *self,
+			      const gchar *task_id,
+			      const gchar *rel_path,
+			      guint64 total_size,
+			      guint64 chunk_size,
+			      guint32 total_chunks,
+			      AsChunkStoreOpenFlags flags,
+			      GError **error)
 {
 	g_autofree gchar *sanitized = NULL;
 	g_autofree gchar *done_name = NULL;
@@ -1166,11 +1244,38 @@ as_chunk_store_open_task(AsChunkStore *self,
 	}
 
 	task = as_chunk_store_create_task(self, task_id, sanitized, total_size, chunk_size,
-					  total_chunks, error);
+					  total_chunks, flags, error);
 	if (task == NULL)
 		return NULL;
 	as_chunk_store_register_task(self, task);
 	return g_steal_pointer(&task);
+}
+
+/**
+ * as_chunk_store_open_task:
+ * @self: a #AsChunkStore
+ * @task_id: the client's task id
+ * @rel_path: destination below the receive dir
+ * @total_size: size of the whole file
+ * @chunk_size: nominal chunk size
+ * @total_chunks: must be max(1, ceil(@total_size / @chunk_size))
+ * @error: (nullable): optional return location for an error
+ *
+ * as_chunk_store_open_task_full() with no flags: the task survives the request and a restart.
+ *
+ * Returns: (transfer full): the task, or %NULL
+ **/
+AsChunkTask *
+as_chunk_store_open_task(AsChunkStore *self,
+			 const gchar *task_id,
+			 const gchar *rel_path,
+			 guint64 total_size,
+			 guint64 chunk_size,
+			 guint32 total_chunks,
+			 GError **error)
+{
+	return as_chunk_store_open_task_full(self, task_id, rel_path, total_size, chunk_size,
+					     total_chunks, AS_CHUNK_STORE_OPEN_FLAG_NONE, error);
 }
 
 /**
@@ -1840,32 +1945,44 @@ as_chunk_task_check_not_discarded_locked(AsChunkTask *self, GError **error)
  * @self: a #AsChunkTask
  * @index: a chunk index
  * @body_length: the length of the request body
- * @already_done: (out): set to %TRUE if the chunk was already received
+ * @cancellable: (nullable): the request's; cancelled if another request takes the chunk over
+ * @claim: (out caller-allocates): the claim, for as_chunk_task_end_chunk()
  * @error: (nullable): optional return location for an error
  *
  * Claims a chunk before its body is written. A chunk received before is never rewritten:
- * @already_done is set and the caller discards the body. On success the caller writes the
- * body at the chunk's offset and then calls as_chunk_task_end_chunk().
+ * @claim->already_done is set and the caller discards the body. Otherwise the caller writes
+ * the body at the chunk's offset and then calls as_chunk_task_end_chunk() with @claim.
+ *
+ * A chunk claimed by another request is taken over: a sender that died mid-chunk must not
+ * hold it until its connection times out. The other request's @cancellable is cancelled; it
+ * must stop writing and end its claim once none of its writes can still reach the file
+ * (as_chunk_task_abandon_chunk() does that for an #AsDiskWriter). Its end no longer counts.
+ * If @claim->verify is set, the caller must hash what it writes for as_chunk_task_end_chunk().
  *
  * Returns: %TRUE if the caller may proceed; %AS_ERROR_INVALID_ARGUMENT for a bad index or
- * length, %AS_ERROR_CONFLICT if another request is receiving the same chunk
+ * length, %AS_ERROR_CONFLICT over the limits of chunks in flight or taken over
  **/
 gboolean
 as_chunk_task_begin_chunk(AsChunkTask *self,
 			  guint32 index,
 			  guint64 body_length,
-			  gboolean *already_done,
+			  GCancellable *cancellable,
+			  AsChunkClaim *claim,
 			  GError **error)
 {
 	g_autoptr(GMutexLocker) locker = NULL;
+	g_autoptr(GCancellable) previous = NULL;
+	AsChunkClaimRec *rec;
 	guint64 offset, length;
 	gboolean done = FALSE;
 
 	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
-	g_return_val_if_fail(already_done != NULL, FALSE);
+	g_return_val_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable), FALSE);
+	g_return_val_if_fail(claim != NULL, FALSE);
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
-	*already_done = FALSE;
+	memset(claim, 0, sizeof(*claim));
+	claim->index = index;
 	if (!as_chunk_task_check_index(self, index, error))
 		return FALSE;
 	as_chunk_task_range_unlocked(self, index, &offset, &length);
@@ -1880,57 +1997,100 @@ as_chunk_task_begin_chunk(AsChunkTask *self,
 	if (!as_chunk_task_check_not_discarded_locked(self, error))
 		return FALSE;
 	if (self->state == AS_CHUNK_TASK_STATE_COMPLETED) {
-		*already_done = TRUE;
+		claim->already_done = TRUE;
 		return TRUE;
 	}
 	if (!as_chunk_task_read_map_byte(self, index, &done, error))
 		return FALSE;
 	if (done) {
-		*already_done = TRUE;
+		claim->already_done = TRUE;
 		return TRUE;
 	}
-	if (g_hash_table_contains(self->in_flight, GUINT_TO_POINTER(index))) {
-		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
-			    "chunk %u of task %s is already being received", index, self->id);
-		return FALSE;
+	rec = g_hash_table_lookup(self->in_flight, GUINT_TO_POINTER(index));
+	if (rec == NULL) {
+		if (g_hash_table_size(self->in_flight) >= AS_CHUNK_TASK_MAX_IN_FLIGHT) {
+			g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+				    "task %s already receives %u chunks at once", self->id,
+				    (guint)AS_CHUNK_TASK_MAX_IN_FLIGHT);
+			return FALSE;
+		}
+		rec = g_new0(AsChunkClaimRec, 1);
+		g_hash_table_insert(self->in_flight, GUINT_TO_POINTER(index), rec);
+	} else if (rec->owner != 0) {
+		/* each stale claim stands for a request that has yet to stop: bound them */
+		if (self->n_stale >= AS_CHUNK_TASK_MAX_STALE_CLAIMS) {
+			g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+				    "chunk %u of task %s is already being received", index,
+				    self->id);
+			return FALSE;
+		}
+		if (rec->stale == NULL)
+			rec->stale = g_array_new(FALSE, FALSE, sizeof(guint64));
+		g_array_append_val(rec->stale, rec->owner);
+		self->n_stale++;
+		previous = g_steal_pointer(&rec->cancellable);
+		g_debug("task %s: chunk %u taken over from claim %" G_GUINT64_FORMAT, self->id,
+			index, rec->owner);
 	}
-	if (g_hash_table_size(self->in_flight) >= AS_CHUNK_TASK_MAX_IN_FLIGHT) {
-		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
-			    "task %s already receives %u chunks at once", self->id,
-			    (guint)AS_CHUNK_TASK_MAX_IN_FLIGHT);
-		return FALSE;
-	}
-	g_hash_table_add(self->in_flight, GUINT_TO_POINTER(index));
+	rec->owner = ++self->last_claim_id;
+	rec->cancellable = cancellable != NULL ? g_object_ref(cancellable) : NULL;
+	rec->tainted = rec->stale != NULL && rec->stale->len > 0;
+	claim->id = rec->owner;
+	claim->verify = rec->tainted;
+	g_clear_pointer(&locker, g_mutex_locker_free);
+
+	/* unlocked: the old owner's handlers may end its claim right away */
+	if (previous != NULL)
+		g_cancellable_cancel(previous);
 	return TRUE;
 }
 
-/**
- * as_chunk_task_end_chunk:
- * @self: a #AsChunkTask
- * @index: a chunk index claimed with as_chunk_task_begin_chunk()
- * @success: whether the whole body was written to the data file
- * @error: (nullable): optional return location for an error
- *
- * Releases a claimed chunk. On success the chunk is recorded as done in the map file.
- * Calling it again for a chunk already released does nothing.
- *
- * Returns: %TRUE on success
- **/
-gboolean
-as_chunk_task_end_chunk(AsChunkTask *self, guint32 index, gboolean success, GError **error)
+/* drops @rec once it holds neither an owner nor a stale claim */
+static void
+as_chunk_task_maybe_free_rec_locked(AsChunkTask *self, guint32 index, AsChunkClaimRec *rec)
 {
-	g_autoptr(GMutexLocker) locker = NULL;
-	guint64 offset, length;
-	gboolean was_in_flight;
+	if (rec->owner == 0 && (rec->stale == NULL || rec->stale->len == 0))
+		g_hash_table_remove(self->in_flight, GUINT_TO_POINTER(index));
+}
+
+static void
+as_chunk_task_release_owner_locked(AsChunkTask *self, guint32 index, AsChunkClaimRec *rec)
+{
+	rec->owner = 0;
+	rec->tainted = FALSE;
+	g_clear_object(&rec->cancellable);
+	as_chunk_task_maybe_free_rec_locked(self, index, rec);
+}
+
+/* removes @id from the stale claims of @rec; FALSE if it is not one of them */
+static gboolean
+as_chunk_task_remove_stale_locked(AsChunkTask *self,
+				  guint32 index,
+				  AsChunkClaimRec *rec,
+				  guint64 id)
+{
+	if (rec->stale == NULL)
+		return FALSE;
+	for (guint i = 0; i < rec->stale->len; i++) {
+		if (g_array_index(rec->stale, guint64, i) != id)
+			continue;
+		g_array_remove_index_fast(rec->stale, i);
+		self->n_stale--;
+		as_chunk_task_maybe_free_rec_locked(self, index, rec);
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* the claim was released before: a repeated end, or one for a chunk nobody began */
+static gboolean
+as_chunk_task_end_released_locked(AsChunkTask *self,
+				  guint32 index,
+				  gboolean success,
+				  GError **error)
+{
 	gboolean done = FALSE;
 
-	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
-	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-
-	if (!as_chunk_task_check_index(self, index, error))
-		return FALSE;
-	locker = g_mutex_locker_new(&self->mutex);
-	was_in_flight = g_hash_table_remove(self->in_flight, GUINT_TO_POINTER(index));
 	if (!success || self->state == AS_CHUNK_TASK_STATE_COMPLETED)
 		return TRUE;
 	if (!as_chunk_task_check_not_discarded_locked(self, error))
@@ -1939,21 +2099,208 @@ as_chunk_task_end_chunk(AsChunkTask *self, guint32 index, gboolean success, GErr
 		return FALSE;
 	if (done)
 		return TRUE;
-	if (!was_in_flight) {
+	g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "chunk %u of task %s was not begun",
+		    index, self->id);
+	return FALSE;
+}
+
+/*
+ * After a takeover: reads the chunk back and compares it with what the owner wrote. Called
+ * without the lock (it reads up to a chunk); the caller checks afterwards that the claim is
+ * still the owner.
+ */
+static gboolean
+as_chunk_task_verify_range(AsChunkTask *self, guint32 index, const gchar *sha256, GError **error)
+{
+	g_autofree gchar *on_disk = NULL;
+	guint64 offset, length;
+
+	if (sha256 == NULL || !as_sha256_hex_is_valid(sha256)) {
 		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
-			    "chunk %u of task %s was not begun", index, self->id);
+			    "chunk %u of task %s was taken over and needs the digest of what "
+			    "was written",
+			    index, self->id);
 		return FALSE;
+	}
+	as_chunk_task_range_unlocked(self, index, &offset, &length);
+	on_disk = as_sha256_fd_range(self->data_fd, offset, length, NULL, error);
+	if (on_disk == NULL) {
+		g_prefix_error(error, "failed to read back chunk %u of task %s: ", index, self->id);
+		return FALSE;
+	}
+	if (!as_sha256_hex_equal(on_disk, sha256)) {
+		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+			    "chunk %u of task %s was overwritten by the request it was taken "
+			    "over from; send it again",
+			    index, self->id);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/**
+ * as_chunk_task_end_chunk:
+ * @self: a #AsChunkTask
+ * @claim: what as_chunk_task_begin_chunk() gave
+ * @success: whether the whole body was written to the data file
+ * @sha256: (nullable): the SHA-256 of the body as written, lower-case hex; required with
+ *   @success when @claim->verify is set
+ * @error: (nullable): optional return location for an error
+ *
+ * Releases a claimed chunk. On success the chunk is recorded as done in the map file, unless
+ * the claim was taken over meanwhile (%AS_ERROR_CONFLICT, nothing recorded). Call it only once
+ * none of the claim's writes can still reach the file. Calling it again for a chunk already
+ * released does nothing; for a claim with no id (an already done chunk) it does nothing.
+ *
+ * Returns: %TRUE on success
+ **/
+gboolean
+as_chunk_task_end_chunk(AsChunkTask *self,
+			const AsChunkClaim *claim,
+			gboolean success,
+			const gchar *sha256,
+			GError **error)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	AsChunkClaimRec *rec;
+	guint64 offset, length;
+	guint32 index;
+	gboolean done = FALSE;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	g_return_val_if_fail(claim != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	index = claim->index;
+	if (!as_chunk_task_check_index(self, index, error))
+		return FALSE;
+	if (claim->id == 0)
+		return TRUE;
+	locker = g_mutex_locker_new(&self->mutex);
+	rec = g_hash_table_lookup(self->in_flight, GUINT_TO_POINTER(index));
+	if (rec == NULL)
+		return as_chunk_task_end_released_locked(self, index, success, error);
+	if (rec->owner != claim->id) {
+		if (!as_chunk_task_remove_stale_locked(self, index, rec, claim->id))
+			return as_chunk_task_end_released_locked(self, index, success, error);
+		if (!success)
+			return TRUE;
+		g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+			    "chunk %u of task %s was taken over by another request", index,
+			    self->id);
+		return FALSE;
+	}
+	if (!success || self->state == AS_CHUNK_TASK_STATE_COMPLETED) {
+		as_chunk_task_release_owner_locked(self, index, rec);
+		return TRUE;
+	}
+	if (!as_chunk_task_check_not_discarded_locked(self, error) ||
+	    !as_chunk_task_read_map_byte(self, index, &done, error)) {
+		as_chunk_task_release_owner_locked(self, index, rec);
+		return FALSE;
+	}
+	if (done) {
+		as_chunk_task_release_owner_locked(self, index, rec);
+		return TRUE;
+	}
+	if (rec->tainted) {
+		gboolean verified;
+
+		if (rec->stale != NULL && rec->stale->len > 0) {
+			as_chunk_task_release_owner_locked(self, index, rec);
+			g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+				    "chunk %u of task %s is still being written by the request it "
+				    "was taken over from; send it again",
+				    index, self->id);
+			return FALSE;
+		}
+		g_clear_pointer(&locker, g_mutex_locker_free);
+		verified = as_chunk_task_verify_range(self, index, sha256, error);
+		locker = g_mutex_locker_new(&self->mutex);
+
+		/* taken over again while reading: now a stale claim itself */
+		rec = g_hash_table_lookup(self->in_flight, GUINT_TO_POINTER(index));
+		if (rec == NULL || rec->owner != claim->id) {
+			if (rec != NULL)
+				as_chunk_task_remove_stale_locked(self, index, rec, claim->id);
+			if (verified)
+				g_set_error(error, AS_ERROR, AS_ERROR_CONFLICT,
+					    "chunk %u of task %s was taken over by another request",
+					    index, self->id);
+			return FALSE;
+		}
+		if (!verified || !as_chunk_task_check_not_discarded_locked(self, error)) {
+			as_chunk_task_release_owner_locked(self, index, rec);
+			return FALSE;
+		}
 	}
 
 	/* the data reaches the disk in the background too: a crash may lose either, and the
 	 * final SHA-256 check catches a map byte that got ahead of its data */
-	if (!as_chunk_task_write_map_byte(self, index, error))
+	if (!as_chunk_task_write_map_byte(self, index, error)) {
+		as_chunk_task_release_owner_locked(self, index, rec);
 		return FALSE;
+	}
+	as_chunk_task_release_owner_locked(self, index, rec);
 	as_chunk_task_range_unlocked(self, index, &offset, &length);
 	self->done_count++;
 	self->bytes_done += length;
+	/* the only chunk of an ephemeral task is the whole file: its writer's digest is the
+	 * file's, nothing needs reading back */
+	if (self->ephemeral && sha256 != NULL && as_sha256_hex_is_valid(sha256)) {
+		g_free(self->ephemeral_sha256);
+		self->ephemeral_sha256 = g_ascii_strdown(sha256, -1);
+		return TRUE;
+	}
 	as_chunk_task_kick_hash_locked(self);
 	return TRUE;
+}
+
+typedef struct {
+	AsChunkTask *task; /* owned */
+	AsChunkClaim claim;
+} AsChunkTaskAbandon;
+
+static void
+as_chunk_task_abandon_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsChunkTaskAbandon *abandon = user_data;
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *ignored = NULL;
+
+	/* the writer is idle now: nothing of it can reach the file any more */
+	ignored = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error_local);
+	(void)as_chunk_task_end_chunk(abandon->task, &abandon->claim, FALSE, NULL, NULL);
+	g_object_unref(abandon->task);
+	g_free(abandon);
+}
+
+/**
+ * as_chunk_task_abandon_chunk:
+ * @self: a #AsChunkTask
+ * @claim: a claim of as_chunk_task_begin_chunk()
+ * @writer: the #AsDiskWriter writing the chunk, on which as_disk_writer_finish_async() was not
+ *   called
+ *
+ * Gives up a chunk: aborts @writer and ends @claim unsuccessfully once the writer is idle, so
+ * no write of it can land after the claim is released (a block being written completes
+ * first). From the writer's main context.
+ **/
+void
+as_chunk_task_abandon_chunk(AsChunkTask *self, const AsChunkClaim *claim, AsDiskWriter *writer)
+{
+	AsChunkTaskAbandon *abandon;
+
+	g_return_if_fail(AS_IS_CHUNK_TASK(self));
+	g_return_if_fail(claim != NULL);
+	g_return_if_fail(AS_IS_DISK_WRITER(writer));
+
+	abandon = g_new0(AsChunkTaskAbandon, 1);
+	abandon->task = g_object_ref(self);
+	abandon->claim = *claim;
+	as_disk_writer_set_drain_func(writer, NULL, NULL);
+	as_disk_writer_abort(writer);
+	as_disk_writer_finish_async(writer, NULL, as_chunk_task_abandon_cb, abandon);
 }
 
 /**
@@ -2127,14 +2474,15 @@ as_chunk_task_complete_thread(GTask *task,
 	/* the hash followed the chunks as they landed; only the tail, if any, is left */
 	g_mutex_lock(&self->mutex);
 	as_chunk_task_take_hash_locked(self);
+	sha256 = g_strdup(self->ephemeral_sha256);
 	g_mutex_unlock(&self->mutex);
-	hashed = as_chunk_task_hash_done_chunks(self, cancellable, &error);
-	if (hashed && self->hashed_chunks != self->total_chunks) {
+	hashed = sha256 != NULL || as_chunk_task_hash_done_chunks(self, cancellable, &error);
+	if (sha256 == NULL && hashed && self->hashed_chunks != self->total_chunks) {
 		g_set_error(&error, AS_ERROR, AS_ERROR_IO, "chunk %u is not in the chunk map",
 			    self->hashed_chunks);
 		hashed = FALSE;
 	}
-	if (hashed)
+	if (hashed && sha256 == NULL)
 		sha256 = as_sha256_state_finish_hex(self->prefix_hash);
 	as_chunk_task_release_hash(self);
 	if (!hashed) {
@@ -2152,6 +2500,7 @@ as_chunk_task_complete_thread(GTask *task,
 		self->computed_sha256 = g_strdup(sha256);
 		self->state = AS_CHUNK_TASK_STATE_DISCARDED;
 		g_hash_table_remove_all(self->in_flight);
+		self->n_stale = 0;
 		g_mutex_unlock(&self->mutex);
 		as_chunk_store_remove_task_files(store, self->id);
 		as_chunk_store_unregister_task(store, self->id, self);
@@ -2181,9 +2530,11 @@ as_chunk_task_complete_thread(GTask *task,
 
 	/* tombstone before removing .meta, so there is always a record of the task */
 	as_chunk_task_write_tombstone(self, rel_path, sha256);
-	as_chunk_store_unlink(store, map_name);
-	as_chunk_store_unlink(store, meta_name);
-	as_chunk_store_unlink(store, hash_name);
+	if (!self->ephemeral) {
+		as_chunk_store_unlink(store, map_name);
+		as_chunk_store_unlink(store, meta_name);
+		as_chunk_store_unlink(store, hash_name);
+	}
 
 	g_mutex_lock(&self->mutex);
 	self->state = AS_CHUNK_TASK_STATE_COMPLETED;
@@ -2332,6 +2683,7 @@ as_chunk_task_finalize(GObject *object)
 	g_free(self->published_rel_path);
 	g_free(self->sha256);
 	g_free(self->computed_sha256);
+	g_free(self->ephemeral_sha256);
 	g_free(self->id);
 	g_free(self->rel_path);
 	g_object_unref(self->store);
@@ -2355,5 +2707,6 @@ as_chunk_task_init(AsChunkTask *self)
 	g_mutex_init(&self->mutex);
 	g_cond_init(&self->hash_cond);
 	self->prefix_hash = as_sha256_state_new();
-	self->in_flight = g_hash_table_new(g_direct_hash, g_direct_equal);
+	self->in_flight =
+		g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, as_chunk_claim_rec_free);
 }

@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "as-disk-writer.h"
+
 G_BEGIN_DECLS
 
 /* folder below AS_STAGING_DIR_NAME that holds temps and chunked tasks */
@@ -16,6 +18,9 @@ G_BEGIN_DECLS
 
 /* most chunks of one task being received at once */
 #define AS_CHUNK_TASK_MAX_IN_FLIGHT 256
+
+/* most claims of one task taken over whose writers have not stopped yet */
+#define AS_CHUNK_TASK_MAX_STALE_CLAIMS AS_CHUNK_TASK_MAX_IN_FLIGHT
 
 /* read size when scanning a .map file */
 #define AS_CHUNK_TASK_MAP_READ_SIZE (64 * 1024)
@@ -36,6 +41,24 @@ G_DECLARE_FINAL_TYPE(AsChunkTask, as_chunk_task, AS, CHUNK_TASK, GObject)
  */
 typedef void (*AsChunkRangeFunc)(guint32 first, guint32 last_inclusive, gpointer user_data);
 
+/**
+ * AsChunkClaim:
+ * @index: the chunk index
+ * @id: the claim, unique within the task; 0 when nothing was claimed (@already_done)
+ * @already_done: the chunk was received before: discard the body, never rewrite it
+ * @verify: the claim took the chunk over from a request whose writer may not have stopped
+ *   yet: hash what is written and give the digest to as_chunk_task_end_chunk(), which reads
+ *   the chunk back and counts it only if the disk holds exactly that
+ *
+ * What as_chunk_task_begin_chunk() hands the request that receives a chunk.
+ */
+typedef struct {
+	guint32 index;
+	guint64 id;
+	gboolean already_done;
+	gboolean verify;
+} AsChunkClaim;
+
 AsChunkStore *as_chunk_store_new(const gchar *receive_dir, guint64 max_file_size, GError **error);
 int as_chunk_store_get_root_fd(AsChunkStore *self);
 int as_chunk_store_get_staging_fd(AsChunkStore *self);
@@ -54,6 +77,29 @@ AsChunkTask *as_chunk_store_open_task(AsChunkStore *self,
 				      guint64 chunk_size,
 				      guint32 total_chunks,
 				      GError **error);
+
+/**
+ * AsChunkStoreOpenFlags:
+ * @AS_CHUNK_STORE_OPEN_FLAG_NONE: a task that survives the request and a restart
+ * @AS_CHUNK_STORE_OPEN_FLAG_HOLD: the caller holds the task from its first chunk to its
+ *   completion (an aerosync/2 stream): a new task of one chunk is then kept in memory only,
+ *   with its data file and no resume state
+ *
+ * How as_chunk_store_open_task_full() may create a task.
+ */
+typedef enum {
+	AS_CHUNK_STORE_OPEN_FLAG_NONE = 0,
+	AS_CHUNK_STORE_OPEN_FLAG_HOLD = 1 << 0,
+} AsChunkStoreOpenFlags;
+
+AsChunkTask *as_chunk_store_open_task_full(AsChunkStore *self,
+					   const gchar *task_id,
+					   const gchar *rel_path,
+					   guint64 total_size,
+					   guint64 chunk_size,
+					   guint32 total_chunks,
+					   AsChunkStoreOpenFlags flags,
+					   GError **error);
 AsChunkTask *as_chunk_store_lookup_task(AsChunkStore *self, const gchar *task_id, GError **error);
 gboolean as_chunk_store_lookup_done(AsChunkStore *self,
 				    const gchar *task_id,
@@ -77,10 +123,16 @@ gboolean as_chunk_task_chunk_range(
 gboolean as_chunk_task_begin_chunk(AsChunkTask *self,
 				   guint32 index,
 				   guint64 body_length,
-				   gboolean *already_done,
+				   GCancellable *cancellable,
+				   AsChunkClaim *claim,
 				   GError **error);
-gboolean
-as_chunk_task_end_chunk(AsChunkTask *self, guint32 index, gboolean success, GError **error);
+gboolean as_chunk_task_end_chunk(AsChunkTask *self,
+				 const AsChunkClaim *claim,
+				 gboolean success,
+				 const gchar *sha256,
+				 GError **error);
+void
+as_chunk_task_abandon_chunk(AsChunkTask *self, const AsChunkClaim *claim, AsDiskWriter *writer);
 gboolean as_chunk_task_is_chunk_done(AsChunkTask *self, guint32 index);
 gboolean as_chunk_task_foreach_range(AsChunkTask *self,
 				     gboolean done,

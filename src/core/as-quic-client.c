@@ -549,7 +549,9 @@ as_quic_client_v2_on_control(AsQuicClientConn *cc, const guint8 *data, gsize len
 			as_quic_conn_schedule(&cc->base);
 			break;
 		case AS_QUIC_V2_MSG_ERROR:
+			/* the receiver's own reason, e.g. a wrong token */
 			cc->v2_error = as_quic_v2_msg_to_error(&msg);
+			g_prefix_error(&cc->v2_error, "%s refused the connection: ", cc->remote);
 			as_quic_conn_schedule(&cc->base);
 			as_quic_v2_msg_clear(&msg);
 			return;
@@ -942,7 +944,9 @@ as_quic_client_stream_stop_sending_cb(ngtcp2_conn *conn,
 {
 	AsQuicClientUpload *u = stream_user_data;
 
-	/* the receiver refused: ngtcp2 resets our side, the reply says why */
+	/* ngtcp2 calls this when we stop reading (an abandoned upload): nothing more goes out.
+	 * A receiver's refusal is STOP_SENDING from its side, which ngtcp2 answers by resetting
+	 * ours; its ERROR frame says why */
 	if (u != NULL)
 		as_quic_client_upload_drop_buffers(u);
 	return 0;
@@ -1209,6 +1213,10 @@ as_quic_client_conn_closed(AsQuicConn *conn, const GError *error)
 	if (!announced) {
 		failure = as_quic_client_conn_failure(cc, error);
 		g_debug("attempt on %s failed: %s", cc->remote, failure->message);
+		/* a receiver that refused our HELLO passed the certificate check: tell that apart
+		 * from a certificate that failed it */
+		g_free(self->peer_fingerprint);
+		self->peer_fingerprint = cc->handshake_done ? g_strdup(cc->fingerprint) : NULL;
 	}
 	as_quic_client_conn_free(cc, error);
 	if (announced) {
@@ -1779,7 +1787,8 @@ as_quic_client_is_connected(AsQuicClient *self)
  * as_quic_client_get_peer_fingerprint:
  *
  * Returns: (nullable): the SHA-256 of the certificate of the last connected receiver (lower-case
- * hex), e.g. to record it for trust on first use
+ * hex), e.g. to record it for trust on first use; after a failed connect, that of the receiver
+ * if its certificate passed and it refused the connection itself (a wrong token), else %NULL
  **/
 const gchar *
 as_quic_client_get_peer_fingerprint(AsQuicClient *self)

@@ -1067,29 +1067,17 @@ as_quic_server_stream_reset_cb(ngtcp2_conn *conn,
 
 	if (st == NULL)
 		return 0;
+	/* a stream we refused or answered early (ERROR or DONE, then FIN and STOP_SENDING) is
+	 * reset by the sender's stack in answer to our STOP_SENDING: its reader still waits for
+	 * that reply, so our side stays open until the reply is delivered */
+	if (st->state == AS_QUIC_SERVER_STREAM_STATE_DONE && st->send.fin)
+		return 0;
 	if (st->state != AS_QUIC_SERVER_STREAM_STATE_ENDED) {
 		as_quic_server_stream_abort(st, "sender reset the stream");
 		st->state = AS_QUIC_SERVER_STREAM_STATE_DONE;
 		/* nobody will read a reply: close our side too, so the stream slot is freed */
 		st->want_shutdown_write = TRUE;
 		as_quic_server_stream_queue_op(st);
-	}
-	return 0;
-}
-
-static int
-as_quic_server_stream_stop_sending_cb(ngtcp2_conn *conn,
-				      int64_t stream_id,
-				      uint64_t app_error_code,
-				      void *user_data,
-				      void *stream_user_data)
-{
-	AsQuicServerStream *st = stream_user_data;
-
-	/* ngtcp2 resets our side by itself; only stop offering the reply */
-	if (st != NULL) {
-		st->send.shut = TRUE;
-		as_quic_conn_unqueue_stream(&st->conn->base, &st->send);
 	}
 	return 0;
 }
@@ -1184,7 +1172,9 @@ static const ngtcp2_callbacks as_quic_server_callbacks = {
 	.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
 	.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
 	.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
-	.stream_stop_sending = as_quic_server_stream_stop_sending_cb,
+	/* no stream_stop_sending: ngtcp2 calls it when *we* stop reading (a refusal, an early
+	 * answer), and the reply queued just before must still go out. When the sender stops
+	 * reading, ngtcp2 resets our side itself and writev_stream() says so */
 	.version_negotiation = ngtcp2_crypto_version_negotiation_cb,
 };
 

@@ -37,7 +37,13 @@ typedef struct {
 	AsQuicV2StoreFile *file; /* owned ref */
 	guint32 index;
 	guint64 length;
-	AsDiskWriter *writer; /* owned, NULL for a chunk already stored */
+	AsChunkClaim claim;
+	GCancellable *cancellable; /* owned: cancelled when another stream takes the chunk over */
+	gulong cancelled_id;
+	AsDiskWriter *writer; /* owned, NULL for a chunk already stored or taken over */
+	gboolean taken_over;
+	gboolean finishing; /* chunk_end() flushes the writer */
+	gboolean released;  /* the claim is ended or handed to as_chunk_task_abandon_chunk() */
 	gchar *expected_sha256;
 	AsQuicV2ChunkReplyFunc reply;
 	gpointer reply_data;
@@ -139,6 +145,9 @@ as_quic_v2_store_file_unref(AsQuicV2StoreFile *file)
 static void
 as_quic_v2_store_chunk_free(AsQuicV2StoreChunk *chunk)
 {
+	if (chunk->cancelled_id != 0)
+		g_cancellable_disconnect(chunk->cancellable, chunk->cancelled_id);
+	g_clear_object(&chunk->cancellable);
 	if (chunk->writer != NULL) {
 		as_disk_writer_set_drain_func(chunk->writer, NULL, NULL);
 		as_disk_writer_abort(chunk->writer);
@@ -217,8 +226,11 @@ as_quic_v2_store_file_begin(gpointer user_data,
 		*file_handle = NULL;
 		return TRUE;
 	}
-	task = as_chunk_store_open_task(self->store, info->task_id, rel_path, info->size,
-					info->chunk_size, info->total_chunks, error);
+	/* the stream holds the task until it completes: a file of one chunk needs no resume
+	 * state, which would cost more than the file */
+	task = as_chunk_store_open_task_full(self->store, info->task_id, rel_path, info->size,
+					     info->chunk_size, info->total_chunks,
+					     AS_CHUNK_STORE_OPEN_FLAG_HOLD, error);
 	if (task == NULL)
 		return FALSE;
 	if (!as_chunk_task_foreach_range(task, TRUE, as_quic_v2_store_have_cb, have, error))
@@ -244,6 +256,33 @@ as_quic_v2_store_drain_cb(AsDiskWriter *writer, gpointer user_data)
 		as_quic_server_resume_stream(file->store->server, file);
 }
 
+/*
+ * Another stream took this chunk over: typically the sender crashed, its connection lingers
+ * until the idle timeout, and the restarted sender sends the chunk again. The writer stops
+ * and the claim goes once the writer is idle (see as_chunk_task_begin_chunk()); the rest of
+ * this chunk's data is dropped and its end fails the stream with a conflict.
+ */
+static void
+as_quic_v2_store_chunk_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+	AsQuicV2StoreChunk *chunk = user_data;
+
+	if (chunk->writer == NULL)
+		return;
+	chunk->taken_over = TRUE;
+	if (chunk->finishing) {
+		/* its flush fails once the writer is idle, and settles the claim */
+		as_disk_writer_abort(chunk->writer);
+		return;
+	}
+	as_chunk_task_abandon_chunk(chunk->file->task, &chunk->claim, chunk->writer);
+	chunk->released = TRUE;
+	g_clear_object(&chunk->writer);
+	/* a stream paused by this writer would never hear its drain */
+	if (chunk->file->store->server != NULL)
+		as_quic_server_resume_stream(chunk->file->store->server, chunk->file);
+}
+
 static gboolean
 as_quic_v2_store_chunk_begin(gpointer user_data,
 			     gpointer file_handle,
@@ -255,18 +294,24 @@ as_quic_v2_store_chunk_begin(gpointer user_data,
 {
 	AsQuicV2StoreFile *file = file_handle;
 	AsQuicV2StoreChunk *chunk;
-	gboolean already_done = FALSE;
+	g_autoptr(GCancellable) cancellable = g_cancellable_new();
+	AsChunkClaim claim = {0};
 
-	if (!as_chunk_task_begin_chunk(file->task, index, length, &already_done, error))
+	if (!as_chunk_task_begin_chunk(file->task, index, length, cancellable, &claim, error))
 		return FALSE;
 	chunk = g_new0(AsQuicV2StoreChunk, 1);
 	chunk->file = as_quic_v2_store_file_ref(file);
 	chunk->index = index;
 	chunk->length = length;
+	chunk->claim = claim;
+	chunk->cancellable = g_steal_pointer(&cancellable);
 	/* a chunk stored meanwhile (another connection, an HTTP sender) is read and dropped */
-	if (!already_done) {
+	if (!claim.already_done) {
 		chunk->writer = as_disk_writer_new(as_chunk_task_get_fd(file->task), offset, TRUE);
 		as_disk_writer_set_drain_func(chunk->writer, as_quic_v2_store_drain_cb, file);
+		chunk->cancelled_id = g_cancellable_connect(
+			chunk->cancellable, G_CALLBACK(as_quic_v2_store_chunk_cancelled_cb), chunk,
+			NULL);
 	}
 	file->open_chunks = g_list_prepend(file->open_chunks, chunk);
 	*chunk_handle = chunk;
@@ -295,16 +340,23 @@ as_quic_v2_store_chunk_settle(AsQuicV2StoreChunk *chunk, const gchar *sha256, GE
 	AsQuicV2Store *self = file->store;
 	AsChunkTask *task = file->task;
 
-	if (error == NULL && !as_sha256_hex_equal(sha256, chunk->expected_sha256)) {
+	if (chunk->taken_over) {
+		/* whatever this stream wrote, the chunk belongs to the one that took it over */
+		g_clear_error(&error);
+		error = g_error_new_literal(AS_ERROR, AS_ERROR_CONFLICT,
+					    "taken over by another stream");
+	} else if (error == NULL && !as_sha256_hex_equal(sha256, chunk->expected_sha256)) {
 		error = g_error_new(AS_ERROR, AS_ERROR_HASH_MISMATCH,
 				    "SHA-256 mismatch: expected %s, got %s", chunk->expected_sha256,
 				    sha256);
 	}
 	/* a verified chunk counts even if its stream died meanwhile: it is on disk */
-	if (error == NULL && !as_chunk_task_end_chunk(task, chunk->index, TRUE, &error))
+	if (error == NULL && !as_chunk_task_end_chunk(task, &chunk->claim, TRUE, sha256, &error))
 		g_prefix_error_literal(&error, "cannot mark the chunk: ");
 	if (error != NULL) {
-		as_chunk_task_end_chunk(task, chunk->index, FALSE, NULL);
+		if (!chunk->released)
+			as_chunk_task_end_chunk(task, &chunk->claim, FALSE, NULL, NULL);
+		chunk->released = TRUE;
 		if (self->hooks.chunk_failed != NULL)
 			self->hooks.chunk_failed(self->user_data, file->cookie, task, chunk->index,
 						 error);
@@ -312,6 +364,7 @@ as_quic_v2_store_chunk_settle(AsQuicV2StoreChunk *chunk, const gchar *sha256, GE
 		g_error_free(error);
 		return;
 	}
+	chunk->released = TRUE;
 	if (self->hooks.file_progress != NULL)
 		self->hooks.file_progress(self->user_data, file->cookie,
 					  as_chunk_task_get_bytes_done(task), chunk->length);
@@ -352,6 +405,11 @@ as_quic_v2_store_chunk_end(gpointer user_data,
 	chunk->expected_sha256 = g_strdup(sha256);
 	chunk->reply = reply;
 	chunk->reply_data = reply_data;
+	if (chunk->taken_over) {
+		as_quic_v2_store_chunk_settle(chunk, NULL, NULL);
+		as_quic_v2_store_chunk_free(chunk);
+		return;
+	}
 	if (chunk->writer == NULL) {
 		/* stored before: as HTTP does, a duplicate's digest is not compared */
 		reply(reply_data, as_chunk_task_get_done_count(file->task),
@@ -359,6 +417,7 @@ as_quic_v2_store_chunk_end(gpointer user_data,
 		as_quic_v2_store_chunk_free(chunk);
 		return;
 	}
+	chunk->finishing = TRUE;
 	as_disk_writer_finish_async(chunk->writer, NULL, as_quic_v2_store_written_cb, chunk);
 }
 
@@ -414,12 +473,16 @@ as_quic_v2_store_file_abort(gpointer user_data, gpointer file_handle, const gcha
 
 	g_debug("task %s: stream aborted: %s", as_chunk_task_get_id(file->task), reason);
 	file->aborted = TRUE;
-	/* a chunk cut short is not marked: its bytes get rewritten by the next attempt */
+	/* a chunk cut short is not marked: its bytes get rewritten by the next attempt, once
+	 * this writer cannot touch them any more */
 	while (file->open_chunks != NULL) {
 		AsQuicV2StoreChunk *chunk = file->open_chunks->data;
 		file->open_chunks = g_list_delete_link(file->open_chunks, file->open_chunks);
-		if (chunk->writer != NULL)
-			as_chunk_task_end_chunk(file->task, chunk->index, FALSE, NULL);
+		if (chunk->writer != NULL && !chunk->released) {
+			as_chunk_task_abandon_chunk(file->task, &chunk->claim, chunk->writer);
+			chunk->released = TRUE;
+			g_clear_object(&chunk->writer);
+		}
 		as_quic_v2_store_chunk_free(chunk);
 	}
 	as_quic_v2_store_file_unref(file);

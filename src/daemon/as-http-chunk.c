@@ -19,25 +19,36 @@ typedef struct {
 	SoupServerMessage *msg; /* not owned: the ctx lives in its qdata */
 	AsChunkTask *task;	/* owned */
 	AsTransfer *transfer;	/* owned ref */
-	AsDiskWriter *writer;	/* owned, NULL for a duplicate */
+	AsDiskWriter *writer;	/* owned, NULL for a duplicate or once taken over */
+	AsChunkClaim claim;
+	GCancellable *cancellable; /* owned: cancelled when another request takes the chunk */
+	gulong cancelled_id;
+	GSocket *socket; /* owned, nullable: the connection the pump reads */
 	guint32 index;
 	guint64 length;
 	guint64 received;
 	gchar *expected_sha256; /* X-Chunk-Hash */
 	gboolean duplicate;
-	gboolean ended; /* end_chunk() was called */
+	gboolean ended; /* end_chunk() was called or is on its way */
+	gboolean taken_over;
+	gboolean finishing; /* the writer is being flushed */
 	gboolean paused_by_writer;
 } AsChunkCtx;
 
 static void
 as_chunk_ctx_free(AsChunkCtx *ctx)
 {
-	if (ctx->writer != NULL)
-		as_disk_writer_abort(ctx->writer);
-	/* a chunk cut short by the client is simply not marked done; its bytes get rewritten */
-	if (!ctx->ended && !ctx->duplicate)
-		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+	if (ctx->cancelled_id != 0)
+		g_cancellable_disconnect(ctx->cancellable, ctx->cancelled_id);
+	/* a chunk cut short by the client is simply not marked done; its bytes get rewritten,
+	 * once the writer cannot touch them any more */
+	if (ctx->writer != NULL && !ctx->ended)
+		as_chunk_task_abandon_chunk(ctx->task, &ctx->claim, ctx->writer);
+	else if (!ctx->ended && !ctx->duplicate)
+		as_chunk_task_end_chunk(ctx->task, &ctx->claim, FALSE, NULL, NULL);
 	g_clear_object(&ctx->writer);
+	g_clear_object(&ctx->socket);
+	g_clear_object(&ctx->cancellable);
 	g_clear_object(&ctx->task);
 	g_clear_object(&ctx->transfer);
 	g_free(ctx->expected_sha256);
@@ -65,6 +76,42 @@ as_http_chunk_drain_cb(AsDiskWriter *writer, gpointer user_data)
 {
 	AsChunkCtx *ctx = user_data;
 	if (ctx->paused_by_writer) {
+		ctx->paused_by_writer = FALSE;
+		soup_server_message_unpause(ctx->msg);
+	}
+}
+
+/*
+ * Another request took the chunk over (its sender came back after a crash, say). Stop
+ * writing: the libsoup path aborts its writer and releases the claim once the writer is idle;
+ * the pump cannot be interrupted mid-read, so its socket is shut for reading, which ends the
+ * pump at once with an error. Either way this request answers 409.
+ */
+static void
+as_http_chunk_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+	AsChunkCtx *ctx = user_data;
+
+	ctx->taken_over = TRUE;
+	if (ctx->socket != NULL) {
+		g_autoptr(GError) error_local = NULL;
+		if (!g_socket_shutdown(ctx->socket, TRUE, FALSE, &error_local))
+			g_debug("cannot stop the pump of chunk %u: %s", ctx->index,
+				error_local->message);
+		return;
+	}
+	if (ctx->writer == NULL || ctx->ended)
+		return;
+	if (ctx->finishing) {
+		/* the flush fails once the writer is idle, and the chunk is settled then */
+		as_disk_writer_abort(ctx->writer);
+		return;
+	}
+	ctx->ended = TRUE;
+	as_chunk_task_abandon_chunk(ctx->task, &ctx->claim, ctx->writer);
+	g_clear_object(&ctx->writer);
+	if (ctx->paused_by_writer) {
+		/* the rest of the body is read and dropped */
 		ctx->paused_by_writer = FALSE;
 		soup_server_message_unpause(ctx->msg);
 	}
@@ -161,8 +208,11 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	g_autoptr(AsChunkTask) task = NULL;
 	g_autofree gchar *task_id = NULL;
 	g_autofree gchar *rel_path = NULL;
+	g_autoptr(GCancellable) cancellable = g_cancellable_new();
 	guint64 index = 0, total_chunks = 0, total_size = 0, chunk_size = 0, offset = 0, length = 0;
+	AsChunkClaim claim = {0};
 	gboolean already_done = FALSE;
+	gboolean hash;
 	AsChunkCtx *ctx;
 
 	if (!as_http_chunk_parse(params, engine, &task_id, &rel_path, &index, &total_chunks,
@@ -193,17 +243,22 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 		goto fail;
 	if (!as_chunk_task_begin_chunk(task, (guint32)index,
 				       (guint64)soup_message_headers_get_content_length(hdrs),
-				       &already_done, &error))
+				       cancellable, &claim, &error))
 		goto fail;
 	if (!as_chunk_task_chunk_range(task, (guint32)index, &offset, &length, &error)) {
-		as_chunk_task_end_chunk(task, (guint32)index, FALSE, NULL);
+		as_chunk_task_end_chunk(task, &claim, FALSE, NULL, NULL);
 		goto fail;
 	}
+	already_done = claim.already_done;
+	/* a chunk taken over is read back at the end and compared with what we wrote */
+	hash = chunk_hash != NULL || claim.verify;
 
 	ctx = g_new0(AsChunkCtx, 1);
 	ctx->engine = g_object_ref(engine);
 	ctx->msg = msg;
 	ctx->task = g_steal_pointer(&task);
+	ctx->claim = claim;
+	ctx->cancellable = g_steal_pointer(&cancellable);
 	ctx->index = (guint32)index;
 	ctx->length = length;
 	ctx->duplicate = already_done;
@@ -212,15 +267,18 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	if (!already_done)
 		ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
 	if (!already_done && as_http_pump_can_take(msg, length)) {
-		as_http_pump_start(msg, as_chunk_task_get_fd(ctx->task), offset, length,
-				   chunk_hash != NULL, as_http_chunk_pump_progress_cb,
-				   as_http_chunk_pump_done_cb, ctx);
+		ctx->socket = g_object_ref(soup_server_message_get_socket(msg));
+		ctx->cancelled_id = g_cancellable_connect(
+			ctx->cancellable, G_CALLBACK(as_http_chunk_cancelled_cb), ctx, NULL);
+		as_http_pump_start(msg, as_chunk_task_get_fd(ctx->task), offset, length, hash,
+				   as_http_chunk_pump_progress_cb, as_http_chunk_pump_done_cb, ctx);
 		return;
 	}
 	if (!already_done) {
-		ctx->writer = as_disk_writer_new(as_chunk_task_get_fd(ctx->task), offset,
-						 chunk_hash != NULL);
+		ctx->writer = as_disk_writer_new(as_chunk_task_get_fd(ctx->task), offset, hash);
 		as_disk_writer_set_drain_func(ctx->writer, as_http_chunk_drain_cb, ctx);
+		ctx->cancelled_id = g_cancellable_connect(
+			ctx->cancellable, G_CALLBACK(as_http_chunk_cancelled_cb), ctx, NULL);
 	}
 	g_object_set_data_full(G_OBJECT(msg), AS_HTTP_CHUNK_KEY, ctx,
 			       (GDestroyNotify)as_chunk_ctx_free);
@@ -267,12 +325,25 @@ as_http_chunk_settle(
 	AsChunkCtx *ctx, const gchar *sha256, const GError *error, const gchar *peer, guint *status)
 {
 	g_autoptr(GError) error_local = NULL;
+	gboolean was_ended = ctx->ended;
 
 	ctx->ended = TRUE;
+	if (ctx->taken_over) {
+		/* whatever this request wrote, the chunk belongs to the one that took it over */
+		if (!was_ended)
+			as_chunk_task_end_chunk(ctx->task, &ctx->claim, FALSE, NULL, NULL);
+		g_set_error(&error_local, AS_ERROR, AS_ERROR_CONFLICT,
+			    "chunk %u of task %s was taken over by another request", ctx->index,
+			    as_chunk_task_get_id(ctx->task));
+		as_engine_record_failure(ctx->engine, "http-chunk",
+					 as_chunk_task_get_rel_path(ctx->task), peer,
+					 error_local->message);
+		return as_http_error_json(error_local, status);
+	}
 	if (error == NULL && ctx->expected_sha256 != NULL &&
 	    !as_sha256_hex_equal(sha256, ctx->expected_sha256)) {
 		JsonObject *obj = json_object_new();
-		as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+		as_chunk_task_end_chunk(ctx->task, &ctx->claim, FALSE, NULL, NULL);
 		as_engine_record_failure(ctx->engine, "http-chunk",
 					 as_chunk_task_get_rel_path(ctx->task), peer,
 					 "chunk SHA-256 mismatch");
@@ -283,7 +354,8 @@ as_http_chunk_settle(
 		*status = SOUP_STATUS_BAD_REQUEST;
 		return obj;
 	}
-	if (error == NULL && as_chunk_task_end_chunk(ctx->task, ctx->index, TRUE, &error_local)) {
+	if (error == NULL &&
+	    as_chunk_task_end_chunk(ctx->task, &ctx->claim, TRUE, sha256, &error_local)) {
 		as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
 		as_engine_receive_progress(ctx->engine, ctx->transfer,
 					   as_chunk_task_get_bytes_done(ctx->task));
@@ -292,7 +364,7 @@ as_http_chunk_settle(
 	}
 	if (error == NULL)
 		error = error_local;
-	as_chunk_task_end_chunk(ctx->task, ctx->index, FALSE, NULL);
+	as_chunk_task_end_chunk(ctx->task, &ctx->claim, FALSE, NULL, NULL);
 	as_engine_record_failure(ctx->engine, "http-chunk", as_chunk_task_get_rel_path(ctx->task),
 				 peer, error->message);
 	return as_http_error_json(error, status);
@@ -328,7 +400,15 @@ as_http_chunk_finish(AsEngine *engine, SoupServerMessage *msg)
 		as_http_chunk_reply(ctx);
 		return;
 	}
+	if (ctx->writer == NULL) {
+		g_autoptr(JsonObject) obj = NULL;
+		guint status = 0;
+		obj = as_http_chunk_settle(ctx, NULL, NULL, as_http_peer(msg), &status);
+		as_http_reply_json(msg, status, obj);
+		return;
+	}
 	soup_server_message_pause(msg);
+	ctx->finishing = TRUE;
 	as_disk_writer_finish_async(ctx->writer, NULL, as_http_chunk_written_cb, g_object_ref(msg));
 }
 

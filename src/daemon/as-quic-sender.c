@@ -316,9 +316,12 @@ as_quic_sender_connect_cb(GObject *source, GAsyncResult *res, gpointer user_data
 						     g_steal_pointer(&task));
 			return;
 		}
-		/* a recorded peer that shows another certificate: the loud refusal */
+		/* a recorded peer that shows another certificate: the loud refusal; one whose
+		 * certificate matched and that refused us itself (a wrong token) says why */
+		fp = as_quic_client_get_peer_fingerprint(AS_QUIC_CLIENT(source));
 		if (self->known_sha256 != NULL &&
-		    g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED)) {
+		    g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED) &&
+		    (fp == NULL || !as_sha256_hex_equal(fp, self->known_sha256))) {
 			g_autofree gchar *seen = as_quic_sender_find_other_sha256(
 				error->message, self->known_sha256);
 			g_autofree gchar *message = as_known_peers_changed_message(
