@@ -18,6 +18,7 @@
 #include "as-publish.h"
 #include "as-sha256-state.h"
 #include "as-sha256.h"
+#include "as-write-behind.h"
 
 /* modes of what we create: the receive dir is shared, staging is private */
 #define AS_CHUNK_STORE_RECEIVE_DIR_MODE 0755
@@ -132,6 +133,10 @@ struct _AsChunkTask {
 	gchar *published_rel_path; /* nullable */
 	gchar *sha256;		   /* nullable */
 	gchar *computed_sha256;	   /* nullable, what a failed verification found */
+
+	/* written behind the hash: only the thread hashing touches it */
+	AsWriteBehind behind;
+	gboolean behind_ready;
 
 	/* the whole-file SHA-256 follows the chunks as they land: a worker advances it over
 	 * every chunk that is done and next in order, reading it back from the page cache */
@@ -770,6 +775,16 @@ as_chunk_task_hash_done_chunks(AsChunkTask *self, GCancellable *cancellable, GEr
 		self->prefix_hash = g_steal_pointer(&state);
 		self->hashed_chunks = index + 1;
 		g_mutex_unlock(&self->mutex);
+
+		/* hashed chunks are never read again: to the disk and out of the page cache */
+		if (self->total_size >= AS_WRITE_BEHIND_MIN_BYTES) {
+			if (!self->behind_ready) {
+				as_write_behind_init(&self->behind, self->data_fd, 0);
+				self->behind_ready = TRUE;
+			}
+			as_write_behind_advance(&self->behind,
+						as_chunk_task_prefix_bytes(self, index + 1));
+		}
 	}
 }
 

@@ -11,6 +11,7 @@
 #include "as-quic-framing.h"
 #include "as-quic-receiver.h"
 #include "as-sha256.h"
+#include "as-write-behind.h"
 
 /*
  * The daemon's QUIC ingest: upload streams of the 0.x framing (ALPN aerosync and aerosync/1)
@@ -121,6 +122,8 @@ as_quic_receiver_begin_cb(gpointer user_data,
 		goto refuse;
 	}
 	up->writer = as_disk_writer_new(fd, 0, TRUE);
+	if (info->size >= AS_WRITE_BEHIND_MIN_BYTES)
+		as_disk_writer_set_write_behind(up->writer);
 	close(fd);
 	as_disk_writer_set_drain_func(up->writer, as_quic_receiver_drain_cb, up);
 	up->transfer = g_object_ref(
