@@ -465,7 +465,7 @@ as_activation_test_bus_gone(gconstpointer user_data)
 	g_autoptr(GIOChannel) bus_out = NULL;
 	g_autofree gchar *address = NULL;
 	g_auto(GStrv) envp = g_get_environ();
-	gchar ready[32] = {0};
+	gchar ready[64] = {0};
 	gint ready_fds[2] = {-1, -1};
 	gint bus_stdout = -1;
 	gint wait_status = 0;
@@ -504,7 +504,7 @@ as_activation_test_bus_gone(gconstpointer user_data)
 	len = read(ready_fds[0], ready, sizeof(ready) - 1);
 	close(ready_fds[0]);
 	g_assert_cmpint(len, >, 0);
-	g_assert_cmpstr(ready, ==, "port=0 quic_port=0\n");
+	g_assert_cmpstr(ready, ==, "port=0 quic_port=0 https_port=0\n");
 
 	kill(bus_pid, SIGTERM);
 	g_assert_true(as_activation_test_waitpid(bus_pid, &wait_status));

@@ -137,8 +137,8 @@ as_reload_dbus_func(void)
 	}
 
 	/* turning auth on applies at once; a port change is only reported */
-	as_test_write_config(conf, "[daemon]\nauth=true\nport=1\nquic-port=2\n"
-				   "[route t]\ntag=t\ndestination=tagged\n");
+	as_test_write_config(conf, "[daemon]\nauth=true\nport=1\nquic-port=2\nhttps=true\n"
+				   "https-port=3\n[route t]\ntag=t\ndestination=tagged\n");
 	ret = g_dbus_connection_call_sync(
 		conn, "org.aerosync", "/org/aerosync", "org.aerosync.Manager1", "Reload", NULL,
 		G_VARIANT_TYPE("(asas)"), G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
@@ -150,6 +150,9 @@ as_reload_dbus_func(void)
 #if HAVE_QUIC
 	g_assert_true(g_strv_contains(restart, "quic-port"));
 #endif
+	/* the HTTPS listener is made at start, like the others */
+	g_assert_true(g_strv_contains(restart, "https"));
+	g_assert_true(g_strv_contains(restart, "https-port"));
 	{
 		g_autoptr(SoupMessage) msg = as_test_daemon_message(d, "GET", "/status", NULL);
 		g_autoptr(AsTestReply) reply = as_test_daemon_send(d, msg, NULL, NULL);

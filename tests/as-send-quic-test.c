@@ -247,52 +247,6 @@ as_test_staging_empty_cb(gpointer user_data)
 	return as_test_count_staging_temps(AS_TEST_DAEMON(user_data)) == 0;
 }
 
-/* the Error of a transfer that must fail */
-static gchar *
-as_test_wait_failed(GDBusConnection *conn, const gchar *path)
-{
-	g_autoptr(GVariant) props = as_test_wait_state(conn, path, NULL, AS_TEST_FINISH_TIMEOUT_MS);
-	g_autofree gchar *state = as_test_prop_string(props, "State");
-	gchar *error = as_test_prop_string(props, "Error");
-
-	g_test_message("%s failed: %s", path, error);
-	g_assert_cmpstr(state, ==, "failed");
-	return error;
-}
-
-/* how many history lines of @direction have @protocol */
-static guint
-as_test_count_history(AsTestDaemon *d, const gchar *direction, const gchar *protocol)
-{
-	g_autoptr(GPtrArray) history = as_test_read_jsonl(as_test_daemon_get_history_path(d));
-	guint n = 0;
-
-	for (guint i = 0; i < history->len; i++) {
-		JsonObject *h = g_ptr_array_index(history, i);
-		if (g_strcmp0(json_object_get_string_member(h, "direction"), direction) == 0 &&
-		    g_strcmp0(json_object_get_string_member(h, "protocol"), protocol) == 0 &&
-		    json_object_get_boolean_member(h, "success"))
-			n++;
-	}
-	return n;
-}
-
-static gchar *
-as_test_known_peers_path(AsTestDaemon *sender)
-{
-	return g_build_filename(as_test_daemon_get_root(sender), "state", "aerosync",
-				AS_KNOWN_PEERS_FILENAME, NULL);
-}
-
-static gchar *
-as_test_one_file(AsTestDaemon *sender, const gchar *name, guint64 size, guint32 seed)
-{
-	g_autofree gchar *src = as_test_mkdir(sender, "src");
-	g_autofree gchar *path = g_build_filename(src, name, NULL);
-	g_free(as_test_write_random_file(path, size, seed));
-	return g_steal_pointer(&path);
-}
-
 /* -------- the cases -------- */
 
 static void

@@ -47,7 +47,9 @@ struct _AsTestDaemon {
 	GSubprocess *proc;     /* owned, NULL when not started */
 	SoupSession *session;  /* owned */
 	guint16 port;
-	guint16 quic_port; /* 0 with --http-only */
+	guint16 quic_port;  /* 0 with --http-only */
+	guint16 https_port; /* 0 without --https */
+	gboolean https;	    /* start with --https */
 };
 
 G_DEFINE_TYPE(AsTestDaemon, as_test_daemon, G_TYPE_OBJECT)
@@ -422,7 +424,7 @@ as_test_daemon_binary(void)
 	return path;
 }
 
-/* reads "port=H quic_port=Q\n" from the --ready-fd pipe */
+/* reads "port=H quic_port=Q https_port=S\n" from the --ready-fd pipe */
 static gboolean
 as_test_daemon_read_ready(AsTestDaemon *self, int fd, GError **error)
 {
@@ -432,6 +434,7 @@ as_test_daemon_read_ready(AsTestDaemon *self, int fd, GError **error)
 	g_auto(GStrv) fields = NULL;
 	guint64 port = 0;
 	guint64 quic_port = 0;
+	guint64 https_port = 0;
 
 	while (strchr(line->str, '\n') == NULL) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -465,19 +468,22 @@ as_test_daemon_read_ready(AsTestDaemon *self, int fd, GError **error)
 	text = g_string_free(line, FALSE);
 	g_strstrip(text);
 	fields = g_strsplit(text, " ", -1);
-	if (g_strv_length(fields) != 2 || !g_str_has_prefix(fields[0], "port=") ||
-	    !g_str_has_prefix(fields[1], "quic_port=")) {
+	if (g_strv_length(fields) != 3 || !g_str_has_prefix(fields[0], "port=") ||
+	    !g_str_has_prefix(fields[1], "quic_port=") ||
+	    !g_str_has_prefix(fields[2], "https_port=")) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "bad ready line '%s'",
 			    text);
 		return FALSE;
 	}
 	if (!g_ascii_string_to_unsigned(fields[0] + 5, 10, 1, G_MAXUINT16, &port, error) ||
-	    !g_ascii_string_to_unsigned(fields[1] + 10, 10, 0, G_MAXUINT16, &quic_port, error)) {
+	    !g_ascii_string_to_unsigned(fields[1] + 10, 10, 0, G_MAXUINT16, &quic_port, error) ||
+	    !g_ascii_string_to_unsigned(fields[2] + 11, 10, 0, G_MAXUINT16, &https_port, error)) {
 		g_prefix_error(error, "bad ready line '%s': ", text);
 		return FALSE;
 	}
 	self->port = (guint16)port;
 	self->quic_port = (guint16)quic_port;
+	self->https_port = (guint16)https_port;
 	return TRUE;
 }
 
@@ -512,6 +518,8 @@ as_test_daemon_start(AsTestDaemon *self, GError **error)
 	} else {
 		g_ptr_array_add(argv, g_strdup("--no-auth"));
 	}
+	if (self->https)
+		g_ptr_array_add(argv, g_strdup("--https"));
 	for (guint i = 0; i < self->extra_args->len; i++)
 		g_ptr_array_add(argv, g_strdup(g_ptr_array_index(self->extra_args, i)));
 	g_ptr_array_add(argv, NULL);
@@ -676,6 +684,20 @@ guint16
 as_test_daemon_get_quic_port(AsTestDaemon *self)
 {
 	return self->quic_port;
+}
+
+/* the HTTPS port (an ephemeral one, like the HTTP port), 0 when started without --https */
+guint16
+as_test_daemon_get_https_port(AsTestDaemon *self)
+{
+	return self->https_port;
+}
+
+/* the next start also receives over HTTPS (--https) */
+void
+as_test_daemon_set_https(AsTestDaemon *self, gboolean https)
+{
+	self->https = https;
 }
 
 /* the fingerprint of the daemon's QUIC certificate, as /health gives it */

@@ -67,5 +67,9 @@ gchar *as_test_mkdir(AsTestDaemon *d, const gchar *name);
 void as_test_assert_received(AsTestDaemon *receiver, const gchar *name, const gchar *sha256);
 guint64 as_test_received_chunks(AsTestDaemon *receiver, const gchar *task_id);
 void as_test_run_for(guint ms);
+gchar *as_test_wait_failed(GDBusConnection *conn, const gchar *path);
+guint as_test_count_history(AsTestDaemon *d, const gchar *direction, const gchar *protocol);
+gchar *as_test_known_peers_path(AsTestDaemon *sender);
+gchar *as_test_one_file(AsTestDaemon *sender, const gchar *name, guint64 size, guint32 seed);
 
 G_END_DECLS

@@ -805,6 +805,9 @@ as_ctl_follow_tick_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* the port of https:// destinations without one, as the daemon's (0.x's HTTPS port) */
+#define AS_CTL_SEND_DEFAULT_HTTPS_PORT 7790
+
 /* host and port of a destination the CLI can check itself, or FALSE (quic://, mDNS names) */
 static gboolean
 as_ctl_send_parse_destination(const gchar *destination, gchar **host, guint16 *port)
@@ -827,7 +830,7 @@ as_ctl_send_parse_destination(const gchar *destination, gchar **host, guint16 *p
 	uri_port = g_uri_get_port(uri);
 	if (uri_port <= 0) {
 		if (g_str_has_prefix(destination, "https://"))
-			uri_port = 443;
+			uri_port = AS_CTL_SEND_DEFAULT_HTTPS_PORT;
 		else if (g_str_has_prefix(destination, "http://"))
 			uri_port = 80;
 		else

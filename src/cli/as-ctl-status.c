@@ -37,8 +37,10 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 	g_autofree const gchar **protocols = NULL;
 	guint16 http_port = 0;
 	guint16 quic_port = 0;
+	guint16 https_port = 0;
 	const gchar *cert_sha256 = NULL;
 	g_autofree gchar *quic_str = NULL;
+	g_autofree gchar *https_str = NULL;
 	gboolean auth_required = FALSE;
 	guint64 received_files = 0;
 	guint32 active_transfers = 0;
@@ -77,6 +79,7 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 		protocols_str = g_strdup(_("none"));
 	g_variant_lookup(status, "http_port", "q", &http_port);
 	g_variant_lookup(status, "quic_port", "q", &quic_port);
+	g_variant_lookup(status, "https_port", "q", &https_port);
 	/* the fingerprint senders pin, whole: it is meant to be compared or copied */
 	if (!g_variant_lookup(status, "cert_sha256", "&s", &cert_sha256) || *cert_sha256 == '\0')
 		cert_sha256 = NULL;
@@ -96,6 +99,11 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 	else
 		/* TRANSLATORS: 'status' when the QUIC receiver is off */
 		quic_str = g_strdup(_("off"));
+	if (https_port != 0)
+		https_str = g_strdup_printf("%u", https_port);
+	else
+		/* TRANSLATORS: 'status' when the HTTPS receiver is off */
+		https_str = g_strdup(_("off"));
 	received_str = g_strdup_printf("%" G_GUINT64_FORMAT, received_files);
 	/* TRANSLATORS: 'status': running transfers, then transfers waiting their turn */
 	active_str = g_strdup_printf(_("%u (%u queued)"), active_transfers, queue_depth);
@@ -119,6 +127,8 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 			_("Listening port"),
 			/* TRANSLATORS: label in 'status': the UDP port of the QUIC receiver */
 			_("QUIC port"),
+			/* TRANSLATORS: label in 'status': the TCP port of the HTTPS receiver */
+			_("HTTPS port"),
 			/* TRANSLATORS: label in 'status': the SHA-256 fingerprint of the QUIC
 			 * certificate, which senders pin */
 			_("Certificate SHA-256"),
@@ -140,19 +150,13 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 			NULL,
 		};
 		const gchar *values[] = {
-			version,
-			state,
-			port_str,
-			quic_str,
-			cert_sha256 != NULL ? cert_sha256 : off_text,
-			protocols_str,
-			receive_directory,
-			auth_text,
-			token_backend,
-			received_str,
-			active_str,
-			disk_str,
-			NULL,
+			version,       state,
+			port_str,      quic_str,
+			https_str,     cert_sha256 != NULL ? cert_sha256 : off_text,
+			protocols_str, receive_directory,
+			auth_text,     token_backend,
+			received_str,  active_str,
+			disk_str,      NULL,
 		};
 		as_ctl_print_fields(self, labels, values);
 	}
@@ -186,8 +190,9 @@ as_ctl_status_health_url(const gchar *address, gchar **display, GError **error)
 	port = g_uri_get_port(uri);
 	if (port <= 0 && strstr(address, "://") == NULL)
 		port = AS_CTL_DEFAULT_PORT;
+	/* https:// alone is an aerosyncd's HTTPS port, as for send */
 	if (port <= 0)
-		port = g_str_has_prefix(address, "https://") ? 443 : 80;
+		port = g_str_has_prefix(address, "https://") ? 7790 : 80;
 	*display = g_strdup_printf(strchr(g_uri_get_host(uri), ':') != NULL ? "[%s]:%d" : "%s:%d",
 				   g_uri_get_host(uri), port);
 	return g_uri_join(G_URI_FLAGS_NONE, g_uri_get_scheme(uri), NULL, g_uri_get_host(uri), port,
@@ -315,6 +320,7 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 	g_autofree gchar *active = NULL;
 	g_autofree gchar *disk = NULL;
 	g_autofree gchar *quic = NULL;
+	g_autofree gchar *https = NULL;
 	g_autofree gchar *cert = NULL;
 	JsonNode *node;
 	guint64 value = 0;
@@ -352,6 +358,12 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 		quic = g_strdup_printf("%" G_GUINT64_FORMAT, value);
 	else
 		quic = g_strdup(_("off"));
+	/* only a receiver running with --https has it */
+	if (as_ctl_status_json_uint(health, "https_port", &value) && value > 0)
+		https = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+	else
+		/* TRANSLATORS: 'status' when the HTTPS receiver is off */
+		https = g_strdup(_("off"));
 	cert = as_ctl_status_json_string(health, "cert_sha256", _("off"));
 	if (as_ctl_status_json_uint(health, "received_files", &value))
 		received = g_strdup_printf("%" G_GUINT64_FORMAT, value);
@@ -383,6 +395,8 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 			_("Protocols"),
 			/* TRANSLATORS: label in 'status': the UDP port of the QUIC receiver */
 			_("QUIC port"),
+			/* TRANSLATORS: label in 'status': the TCP port of the HTTPS receiver */
+			_("HTTPS port"),
 			/* TRANSLATORS: label in 'status': the SHA-256 fingerprint of the QUIC
 			 * certificate, which senders pin */
 			_("Certificate SHA-256"),
@@ -398,8 +412,8 @@ as_ctl_status_print_remote(AsCtl *self, JsonObject *health, const gchar *display
 			NULL,
 		};
 		const gchar *values[] = {
-			display, version,  state,  protocols, quic, cert,
-			auth,	 received, active, disk,      NULL,
+			display, version, state,    protocols, quic, https,
+			cert,	 auth,	  received, active,    disk, NULL,
 		};
 		as_ctl_print_fields(self, labels, values);
 	}

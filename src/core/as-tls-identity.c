@@ -485,6 +485,32 @@ as_tls_identity_get_cert_file(AsTlsIdentity *self)
 }
 
 /**
+ * as_tls_identity_new_gtls_certificate:
+ * @self: a #AsTlsIdentity
+ * @error: (nullable): optional return location for an error
+ *
+ * The same certificate and key for GIO's TLS, which HTTPS (libsoup) serves with.
+ *
+ * Returns: (transfer full): a certificate with its private key, or %NULL
+ **/
+GTlsCertificate *
+as_tls_identity_new_gtls_certificate(AsTlsIdentity *self, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	GTlsCertificate *cert;
+
+	g_return_val_if_fail(AS_IS_TLS_IDENTITY(self), NULL);
+
+	cert = g_tls_certificate_new_from_files(self->cert_file, self->key_file, &error_local);
+	if (cert == NULL) {
+		g_set_error(error, AS_ERROR, AS_ERROR_FAILED, "cannot use %s and %s for TLS: %s",
+			    self->cert_file, self->key_file, error_local->message);
+		return NULL;
+	}
+	return cert;
+}
+
+/**
  * as_tls_identity_get_key_file:
  * @self: a #AsTlsIdentity
  *

@@ -37,6 +37,7 @@ gnutls_certificate_credentials_t as_tls_identity_get_credentials(AsTlsIdentity *
 const gchar *as_tls_identity_get_cert_file(AsTlsIdentity *self);
 const gchar *as_tls_identity_get_key_file(AsTlsIdentity *self);
 gboolean as_tls_identity_get_generated(AsTlsIdentity *self);
+GTlsCertificate *as_tls_identity_new_gtls_certificate(AsTlsIdentity *self, GError **error);
 void as_tls_identity_derive_secret(AsTlsIdentity *self,
 				   const gchar *label,
 				   guint8 *secret,

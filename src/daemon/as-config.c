@@ -16,6 +16,7 @@ as_config_new(void)
 	self->port = -1;
 	self->quic_port = -1;
 	self->quic = TRUE;
+	self->https_port = -1;
 	self->auth = TRUE;
 	self->ready_fd = -1;
 	self->bus = AS_CONFIG_BUS_SESSION;
@@ -99,6 +100,8 @@ typedef struct {
 	gint port;
 	gint quic_port;
 	gboolean http_only;
+	gboolean https;
+	gint https_port;
 	gchar *tls_cert;
 	gchar *tls_key;
 	gchar *save_to;
@@ -180,6 +183,8 @@ static const gchar *as_config_known_keys[] = {"bind",
 					      "port",
 					      "quic-port",
 					      "quic",
+					      "https",
+					      "https-port",
 					      "tls-cert",
 					      "tls-key",
 					      "save-to",
@@ -247,6 +252,11 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 	    !as_config_key_port(kf, path, "quic-port", &self->quic_port, error))
 		return FALSE;
 	if (self->quic && !as_config_key_bool(kf, "quic", &self->quic, error))
+		return FALSE;
+	if (!self->https && !as_config_key_bool(kf, "https", &self->https, error))
+		return FALSE;
+	if (self->https_port < 0 &&
+	    !as_config_key_port(kf, path, "https-port", &self->https_port, error))
 		return FALSE;
 	if (self->tls_cert == NULL) {
 		tmp = as_config_key_string(kf, "tls-cert");
@@ -327,7 +337,11 @@ as_config_load_file(AsConfig *self, const gchar *path, gboolean must_exist, GErr
 gboolean
 as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 {
-	AsConfigArgs a = {.port = -1, .quic_port = -1, .idle_timeout_s = -1, .ready_fd = -1};
+	AsConfigArgs a = {.port = -1,
+			  .quic_port = -1,
+			  .https_port = -1,
+			  .idle_timeout_s = -1,
+			  .ready_fd = -1};
 	g_autoptr(GOptionContext) ctx = NULL;
 	const GOptionEntry entries[] = {
 		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &a.config, "Read this config file",
@@ -340,8 +354,12 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 		 "QUIC port (HTTP port + 1, 0 = any free)", "PORT"},
 		{"http-only", 0, 0, G_OPTION_ARG_NONE, &a.http_only, "Do not receive over QUIC",
 		 NULL},
+		{"https", 0, 0, G_OPTION_ARG_NONE, &a.https,
+		 "Also receive over HTTPS, with the certificate of --tls-cert", NULL},
+		{"https-port", 0, 0, G_OPTION_ARG_INT, &a.https_port,
+		 "HTTPS port (7790, 0 = any free)", "PORT"},
 		{"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &a.tls_cert,
-		 "TLS certificate (PEM) for QUIC; default: a generated one", "FILE"},
+		 "TLS certificate (PEM) for QUIC and HTTPS; default: a generated one", "FILE"},
 		{"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &a.tls_key,
 		 "Private key (PEM) of --tls-cert", "FILE"},
 		{"save-to", 'd', 0, G_OPTION_ARG_FILENAME, &a.save_to, "Receive directory", "DIR"},
@@ -373,7 +391,7 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 		 "With --no-listen, exit after this long with nothing to do (0 = never)",
 		 "SECONDS"},
 		{"ready-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a.ready_fd,
-		 "Write 'port=H quic_port=Q' to this fd when listening", "FD"},
+		 "Write 'port=H quic_port=Q https_port=S' to this fd when listening", "FD"},
 		{NULL}};
 	gboolean ret = FALSE;
 
@@ -388,9 +406,10 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 				    "--session and --no-dbus exclude each other");
 		goto out;
 	}
-	if (a.port > 65535 || a.quic_port > 65535) {
+	if (a.port > 65535 || a.quic_port > 65535 || a.https_port > 65535 || a.https_port < -1) {
 		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT, "invalid port %d",
-			    MAX(a.port, a.quic_port));
+			    a.https_port < -1 ? a.https_port
+					      : MAX(MAX(a.port, a.quic_port), a.https_port));
 		goto out;
 	}
 	/* -1 is "not given", anything else out of range is a mistake */
@@ -403,6 +422,8 @@ as_config_parse_args(AsConfig *self, gint *argc, gchar ***argv, GError **error)
 	self->port = a.port;
 	self->quic_port = a.quic_port;
 	self->quic = !a.http_only;
+	self->https = a.https;
+	self->https_port = a.https_port;
 	self->tls_cert = as_config_expand_path(a.tls_cert);
 	self->tls_key = as_config_expand_path(a.tls_key);
 	self->save_to = as_config_expand_path(a.save_to);
@@ -492,6 +513,11 @@ as_config_finalize(AsConfig *self, GError **error)
 		self->port = AS_DEFAULT_HTTP_PORT;
 	if (!as_config_finalize_quic(self, error))
 		return FALSE;
+	if (!self->listen)
+		self->https = FALSE;
+	/* like QUIC: a receiver on an ephemeral port (tests) takes an ephemeral HTTPS port */
+	if (self->https_port < 0)
+		self->https_port = self->port == 0 ? 0 : AS_CONFIG_DEFAULT_HTTPS_PORT;
 	if (self->max_size == 0)
 		self->max_size = AS_CONFIG_DEFAULT_MAX_SIZE;
 	if (self->token_backend == NULL)

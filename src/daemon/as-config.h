@@ -10,6 +10,8 @@ G_BEGIN_DECLS
 #define AS_CONFIG_STAGING_MAX_AGE_S (7 * 24 * 3600)
 /* longest accepted idle-timeout: beyond a day an idle exit saves nothing worth having */
 #define AS_CONFIG_IDLE_TIMEOUT_MAX_S (24 * 3600)
+/* the HTTPS port of 0.x */
+#define AS_CONFIG_DEFAULT_HTTPS_PORT 7790
 
 typedef enum {
 	AS_CONFIG_BUS_SESSION,
@@ -18,12 +20,14 @@ typedef enum {
 
 /* everything aerosyncd can be told; file keys are the long option names in [daemon] */
 typedef struct {
-	gchar *config_path;	   /* the file read, or NULL */
-	gchar *bind;		   /* "0.0.0.0", "::", "127.0.0.1" */
-	gint port;		   /* 0 = ephemeral */
-	gint quic_port;		   /* 0 = ephemeral; default: HTTP port + 1 */
-	gboolean quic;		   /* FALSE with --http-only or a build without ngtcp2 */
-	gchar *tls_cert;	   /* PEM; with tls_key, else a generated identity */
+	gchar *config_path; /* the file read, or NULL */
+	gchar *bind;	    /* "0.0.0.0", "::", "127.0.0.1" */
+	gint port;	    /* 0 = ephemeral */
+	gint quic_port;	    /* 0 = ephemeral; default: HTTP port + 1 */
+	gboolean quic;	    /* FALSE with --http-only or a build without ngtcp2 */
+	gboolean https;	    /* --https: the same routes over TLS, off by default */
+	gint https_port;    /* 0 = ephemeral; default 7790, or ephemeral with port 0 */
+	gchar *tls_cert;    /* PEM; with tls_key, else a generated identity */
 	gchar *tls_key;
 	gchar *save_to;		   /* absolute */
 	guint64 max_size;	   /* bytes per file */
@@ -40,7 +44,7 @@ typedef struct {
 	gboolean listen;     /* FALSE with --no-listen: no HTTP port, D-Bus only */
 	gboolean mdns;	     /* FALSE with --no-mdns: not published with Avahi */
 	gint idle_timeout_s; /* exit after this long idle when not listening; 0 = never */
-	gint ready_fd;	     /* "port=H quic_port=Q\n" when ready (0: off); -1 = none */
+	gint ready_fd; /* "port=H quic_port=Q https_port=S\n" when ready (0: off); -1 = none */
 	gchar *config_dir;
 	gchar *state_dir;
 } AsConfig;

@@ -98,6 +98,8 @@ as_dbus_handle_get_status_cb(AsDbusManager1 *manager,
 			      g_variant_new_uint16(as_engine_get_http_port(self->engine)));
 	g_variant_builder_add(&b, "{sv}", "quic_port",
 			      g_variant_new_uint16(as_engine_get_quic_port(self->engine)));
+	g_variant_builder_add(&b, "{sv}", "https_port",
+			      g_variant_new_uint16(as_engine_get_https_port(self->engine)));
 	if (as_engine_get_cert_sha256(self->engine) != NULL)
 		g_variant_builder_add(
 			&b, "{sv}", "cert_sha256",
@@ -443,6 +445,7 @@ as_dbus_service_start(AsDbusService *self, GDBusConnection *connection, GError *
 	as_dbus_manager1_set_protocols(self->manager, as_engine_get_protocols(self->engine));
 	/* fixed for the life of the process, like the listeners */
 	as_dbus_manager1_set_quic_port(self->manager, as_engine_get_quic_port(self->engine));
+	as_dbus_manager1_set_https_port(self->manager, as_engine_get_https_port(self->engine));
 	as_dbus_manager1_set_cert_sha256(self->manager,
 					 as_engine_get_cert_sha256(self->engine) != NULL
 						 ? as_engine_get_cert_sha256(self->engine)

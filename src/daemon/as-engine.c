@@ -30,7 +30,9 @@ struct _AsEngine {
 	GStrv protocols;
 	guint16 http_port;
 	guint16 quic_port;
-	gchar *cert_sha256; /* of the QUIC TLS identity, NULL without QUIC */
+	guint16 https_port;	     /* 0 when HTTPS is off */
+	AsTlsIdentity *tls_identity; /* owned, nullable: serves QUIC and HTTPS */
+	gchar *cert_sha256;	     /* of the TLS identity, NULL without QUIC and HTTPS */
 	guint64 received_files;
 };
 
@@ -880,6 +882,43 @@ as_engine_get_quic_port(AsEngine *self)
 	return self->quic_port;
 }
 
+/**
+ * as_engine_set_tls_identity:
+ * @identity: the certificate QUIC and HTTPS present
+ *
+ * Its fingerprint is what /health, D-Bus and mDNS announce as `cert_sha256`.
+ **/
+void
+as_engine_set_tls_identity(AsEngine *self, AsTlsIdentity *identity)
+{
+	g_return_if_fail(AS_IS_ENGINE(self));
+	g_return_if_fail(AS_IS_TLS_IDENTITY(identity));
+	g_set_object(&self->tls_identity, identity);
+	g_free(self->cert_sha256);
+	self->cert_sha256 = g_strdup(as_tls_identity_get_fingerprint(identity));
+}
+
+AsTlsIdentity *
+as_engine_get_tls_identity(AsEngine *self)
+{
+	g_return_val_if_fail(AS_IS_ENGINE(self), NULL);
+	return self->tls_identity;
+}
+
+void
+as_engine_set_https_port(AsEngine *self, guint16 port)
+{
+	g_return_if_fail(AS_IS_ENGINE(self));
+	self->https_port = port;
+}
+
+guint16
+as_engine_get_https_port(AsEngine *self)
+{
+	g_return_val_if_fail(AS_IS_ENGINE(self), 0);
+	return self->https_port;
+}
+
 const gchar *
 as_engine_get_cert_sha256(AsEngine *self)
 {
@@ -912,10 +951,12 @@ as_engine_get_health(AsEngine *self)
 	json_object_set_string_member(obj, "version", PACKAGE_VERSION);
 	json_object_set_boolean_member(obj, "auth_required", self->config->auth);
 	/* so a sender can go to QUIC and pin the certificate it is about to see */
-	if (self->quic_port != 0) {
+	if (self->quic_port != 0)
 		json_object_set_int_member(obj, "quic_port", self->quic_port);
+	if (self->https_port != 0)
+		json_object_set_int_member(obj, "https_port", self->https_port);
+	if ((self->quic_port != 0 || self->https_port != 0) && self->cert_sha256 != NULL)
 		json_object_set_string_member(obj, "cert_sha256", self->cert_sha256);
-	}
 	return obj;
 }
 
@@ -1162,6 +1203,10 @@ as_engine_reload(AsEngine *self, GStrv *applied, GStrv *restart_needed, GError *
 	as_engine_note_change(restart, "quic-port",
 			      next->quic_port != cur->quic_port &&
 				      !(cur->quic_port == 0 && next->quic_port == 0));
+	as_engine_note_change(restart, "https", next->https != cur->https);
+	as_engine_note_change(restart, "https-port",
+			      next->https_port != cur->https_port &&
+				      !(cur->https_port == 0 && next->https_port == 0));
 	as_engine_note_change(restart, "tls-cert", g_strcmp0(cur->tls_cert, next->tls_cert) != 0);
 	as_engine_note_change(restart, "tls-key", g_strcmp0(cur->tls_key, next->tls_key) != 0);
 	as_engine_note_change(restart, "save-to", g_strcmp0(cur->save_to, next->save_to) != 0);
@@ -1258,6 +1303,7 @@ as_engine_finalize(GObject *object)
 	g_strfreev(self->argv);
 	g_strfreev(self->protocols);
 	g_free(self->cert_sha256);
+	g_clear_object(&self->tls_identity);
 	G_OBJECT_CLASS(as_engine_parent_class)->finalize(object);
 }
 

@@ -8,6 +8,7 @@
 #include "as-jsonl-log.h"
 #include "as-metrics.h"
 #include "as-router.h"
+#include "as-tls-identity.h"
 #include "as-token-store.h"
 #include "as-transfer.h"
 
@@ -39,6 +40,10 @@ guint16 as_engine_get_http_port(AsEngine *self);
 void as_engine_set_quic(AsEngine *self, guint16 port, const gchar *cert_sha256);
 guint16 as_engine_get_quic_port(AsEngine *self);
 const gchar *as_engine_get_cert_sha256(AsEngine *self);
+void as_engine_set_tls_identity(AsEngine *self, AsTlsIdentity *identity);
+AsTlsIdentity *as_engine_get_tls_identity(AsEngine *self);
+void as_engine_set_https_port(AsEngine *self, guint16 port);
+guint16 as_engine_get_https_port(AsEngine *self);
 guint as_engine_get_active_transfers(AsEngine *self);
 guint64 as_engine_get_received_files(AsEngine *self);
 

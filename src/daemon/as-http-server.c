@@ -23,7 +23,8 @@ struct _AsHttpServer {
 	SoupServer *soup; /* owned */
 	AsWsHub *ws_hub;  /* owned */
 	guint16 port;
-	guint in_flight; /* requests started and not finished, stolen ones included */
+	guint16 https_port; /* 0 when HTTPS is off */
+	guint in_flight;    /* requests started and not finished, stolen ones included */
 	guint ws_stolen;
 };
 
@@ -127,7 +128,7 @@ as_http_server_early_cb(SoupServer *soup,
 
 	/* every endpoint but /health needs a token, /status, /metrics and /ws included */
 	if (!as_engine_check_token(self->engine, as_http_presented_token(msg), as_http_peer(msg),
-				   "http", &error)) {
+				   as_http_scheme(msg), &error)) {
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
 					     "WWW-Authenticate", "Bearer realm=\"aerosync\"");
 		as_http_reply_error(msg, SOUP_STATUS_UNAUTHORIZED,
@@ -252,39 +253,112 @@ as_http_server_request_done_cb(SoupServer *soup, SoupServerMessage *msg, gpointe
 		self->in_flight--;
 }
 
-gboolean
-as_http_server_listen(AsHttpServer *self, const gchar *bind, guint16 port, GError **error)
+/* the listeners of self->soup, to tell which one a listen call added */
+static GSList *
+as_http_server_ports(AsHttpServer *self)
+{
+	GSList *listeners = soup_server_get_listeners(self->soup);
+	GSList *ports = NULL;
+
+	for (GSList *l = listeners; l != NULL; l = l->next) {
+		g_autoptr(GSocketAddress) local = g_socket_get_local_address(l->data, NULL);
+		if (local != NULL && G_IS_INET_SOCKET_ADDRESS(local))
+			ports = g_slist_prepend(ports,
+						GUINT_TO_POINTER(g_inet_socket_address_get_port(
+							G_INET_SOCKET_ADDRESS(local))));
+	}
+	g_slist_free(listeners);
+	return ports;
+}
+
+static gboolean
+as_http_server_listen_on(AsHttpServer *self,
+			 const gchar *bind,
+			 guint16 port,
+			 SoupServerListenOptions options,
+			 guint16 *bound_port,
+			 GError **error)
 {
 	g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(bind);
 	g_autoptr(GSocketAddress) sockaddr = NULL;
-	GSList *listeners;
+	GSList *before;
+	GSList *after;
 
 	if (addr == NULL) {
 		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
 			    "--bind needs an IP address, not '%s'", bind);
 		return FALSE;
 	}
+	before = as_http_server_ports(self);
 	sockaddr = g_inet_socket_address_new(addr, port);
 	/* "::" means every address of both families, as users expect; GSocket would make it
 	 * IPv6-only */
 	if (g_inet_address_get_is_any(addr) &&
 	    g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6) {
-		if (!soup_server_listen_all(self->soup, port, 0, error)) {
+		if (!soup_server_listen_all(self->soup, port, options, error)) {
 			g_prefix_error(error, "cannot listen on port %u: ", port);
+			g_slist_free(before);
 			return FALSE;
 		}
-	} else if (!soup_server_listen(self->soup, sockaddr, 0, error)) {
+	} else if (!soup_server_listen(self->soup, sockaddr, options, error)) {
 		g_prefix_error(error, "cannot listen on %s port %u: ", bind, port);
+		g_slist_free(before);
 		return FALSE;
 	}
-	listeners = soup_server_get_listeners(self->soup);
-	for (GSList *l = listeners; l != NULL; l = l->next) {
-		g_autoptr(GSocketAddress) local = g_socket_get_local_address(l->data, NULL);
-		if (local != NULL && G_IS_INET_SOCKET_ADDRESS(local))
-			self->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+	after = as_http_server_ports(self);
+	for (GSList *l = after; l != NULL; l = l->next) {
+		if (g_slist_find(before, l->data) == NULL)
+			*bound_port = (guint16)GPOINTER_TO_UINT(l->data);
 	}
-	g_slist_free(listeners);
+	g_slist_free(before);
+	g_slist_free(after);
 	return TRUE;
+}
+
+gboolean
+as_http_server_listen(AsHttpServer *self, const gchar *bind, guint16 port, GError **error)
+{
+	g_return_val_if_fail(AS_IS_HTTP_SERVER(self), FALSE);
+	return as_http_server_listen_on(self, bind, port, 0, &self->port, error);
+}
+
+/**
+ * as_http_server_listen_https:
+ * @self: a #AsHttpServer
+ * @bind: the address, as for as_http_server_listen()
+ * @port: the TLS port, 0 for any free one
+ * @certificate: what the server presents: the identity QUIC presents too
+ * @error: (nullable): optional return location for an error
+ *
+ * Serves the same routes over TLS on a second socket. Large bodies arriving over TLS stay
+ * with libsoup (see as_http_pump_can_take()), which decrypts them.
+ *
+ * Returns: %TRUE when listening
+ **/
+gboolean
+as_http_server_listen_https(AsHttpServer *self,
+			    const gchar *bind,
+			    guint16 port,
+			    GTlsCertificate *certificate,
+			    GError **error)
+{
+	g_return_val_if_fail(AS_IS_HTTP_SERVER(self), FALSE);
+	g_return_val_if_fail(G_IS_TLS_CERTIFICATE(certificate), FALSE);
+
+	soup_server_set_tls_certificate(self->soup, certificate);
+	if (!as_http_server_listen_on(self, bind, port, SOUP_SERVER_LISTEN_HTTPS, &self->https_port,
+				      error)) {
+		g_prefix_error_literal(error, "HTTPS: ");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+guint16
+as_http_server_get_https_port(AsHttpServer *self)
+{
+	g_return_val_if_fail(AS_IS_HTTP_SERVER(self), 0);
+	return self->https_port;
 }
 
 guint16

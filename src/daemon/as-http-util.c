@@ -141,6 +141,14 @@ as_http_peer(SoupServerMessage *msg)
 	return host != NULL ? host : "unknown";
 }
 
+/* "https" for a request that came over the TLS listener, else "http": for logs and audit */
+const gchar *
+as_http_scheme(SoupServerMessage *msg)
+{
+	GUri *uri = soup_server_message_get_uri(msg);
+	return uri != NULL && g_strcmp0(g_uri_get_scheme(uri), "https") == 0 ? "https" : "http";
+}
+
 const gchar *
 as_http_presented_token(SoupServerMessage *msg)
 {

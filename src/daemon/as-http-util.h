@@ -21,6 +21,7 @@ gboolean as_http_param_uint64(GHashTable *params,
 const gchar *
 as_http_param_string(GHashTable *params, const gchar *name, gboolean required, GError **error);
 const gchar *as_http_peer(SoupServerMessage *msg);
+const gchar *as_http_scheme(SoupServerMessage *msg);
 const gchar *as_http_presented_token(SoupServerMessage *msg);
 gboolean as_http_origin_allowed(SoupServerMessage *msg);
 

@@ -88,9 +88,11 @@ as_main_log_writer_cb(GLogLevelFlags log_level,
 static GHashTable *
 as_main_mdns_txt(AsDaemon *daemon)
 {
-	return as_mdns_publisher_txt_new(TRUE, daemon->config->auth,
-					 as_engine_get_quic_port(daemon->engine),
-					 as_engine_get_cert_sha256(daemon->engine));
+	GHashTable *txt = as_mdns_publisher_txt_new(TRUE, daemon->config->auth,
+						    as_engine_get_quic_port(daemon->engine),
+						    as_engine_get_cert_sha256(daemon->engine));
+	as_mdns_publisher_txt_add_https(txt, as_engine_get_https_port(daemon->engine));
+	return txt;
 }
 
 static void
@@ -341,9 +343,10 @@ as_main_write_ready(AsDaemon *daemon)
 
 	if (daemon->config->ready_fd < 0)
 		return;
-	line = g_strdup_printf("port=%u quic_port=%u\n",
+	line = g_strdup_printf("port=%u quic_port=%u https_port=%u\n",
 			       daemon->http != NULL ? as_http_server_get_port(daemon->http) : 0,
-			       as_engine_get_quic_port(daemon->engine));
+			       as_engine_get_quic_port(daemon->engine),
+			       as_engine_get_https_port(daemon->engine));
 	len = (gssize)strlen(line);
 	if (write(daemon->config->ready_fd, line, len) != len)
 		g_warning("cannot write to --ready-fd: %s", g_strerror(errno));
@@ -394,14 +397,9 @@ static gboolean
 as_main_start_quic(AsDaemon *daemon, GError **error)
 {
 	AsConfig *config = daemon->config;
-	const gchar *protocols[] = {"http", "quic", NULL};
-	g_autoptr(AsTlsIdentity) identity = NULL;
+	AsTlsIdentity *identity = as_engine_get_tls_identity(daemon->engine);
 	g_autoptr(GError) error_local = NULL;
 
-	identity = as_tls_identity_new_for_options(config->tls_cert, config->tls_key,
-						   config->state_dir, error);
-	if (identity == NULL)
-		return FALSE;
 	daemon->quic = as_quic_receiver_new(daemon->engine, identity);
 	/* aerosync/2 next to the 0.x framing, on the same listener and chunk store */
 	as_quic_v2_ingest_attach(daemon->engine, as_quic_receiver_get_server(daemon->quic));
@@ -413,13 +411,51 @@ as_main_start_quic(AsDaemon *daemon, GError **error)
 	}
 	as_engine_set_quic(daemon->engine, as_quic_receiver_get_port(daemon->quic),
 			   as_tls_identity_get_fingerprint(identity));
-	as_engine_set_protocols(daemon->engine, protocols);
 	g_message("receiving over QUIC on udp/%u, certificate sha256 %s",
 		  as_quic_receiver_get_port(daemon->quic),
 		  as_tls_identity_get_fingerprint(identity));
 	return TRUE;
 }
 #endif
+
+/* the same routes over TLS, with the certificate QUIC presents */
+static gboolean
+as_main_start_https(AsDaemon *daemon, GError **error)
+{
+	AsConfig *config = daemon->config;
+	AsTlsIdentity *identity = as_engine_get_tls_identity(daemon->engine);
+	g_autoptr(GTlsCertificate) certificate = NULL;
+
+	certificate = as_tls_identity_new_gtls_certificate(identity, error);
+	if (certificate == NULL)
+		return FALSE;
+	if (!as_http_server_listen_https(daemon->http, config->bind, (guint16)config->https_port,
+					 certificate, error))
+		return FALSE;
+	as_engine_set_https_port(daemon->engine, as_http_server_get_https_port(daemon->http));
+	g_message("receiving over HTTPS on https://%s:%u, certificate sha256 %s", config->bind,
+		  as_http_server_get_https_port(daemon->http),
+		  as_tls_identity_get_fingerprint(identity));
+	return TRUE;
+}
+
+/* what /health and GetStatus offer: only what a sender can reach */
+static void
+as_main_set_protocols(AsDaemon *daemon)
+{
+	g_autoptr(GPtrArray) protocols = g_ptr_array_new();
+
+	if (daemon->http != NULL)
+		g_ptr_array_add(protocols, (gpointer) "http");
+#if HAVE_QUIC
+	if (daemon->quic != NULL)
+		g_ptr_array_add(protocols, (gpointer) "quic");
+#endif
+	if (as_engine_get_https_port(daemon->engine) != 0)
+		g_ptr_array_add(protocols, (gpointer) "https");
+	g_ptr_array_add(protocols, NULL);
+	as_engine_set_protocols(daemon->engine, (const gchar *const *)protocols->pdata);
+}
 
 static gboolean
 as_main_start_dbus(AsDaemon *daemon, GError **error)
@@ -518,12 +554,28 @@ main(int argc, char *argv[])
 		as_engine_set_protocols(engine, no_protocols);
 	}
 
+	/* one TLS identity for QUIC and HTTPS, so a sender pins one fingerprint */
+	if (http != NULL && (config->https || (HAVE_QUIC && config->quic))) {
+		g_autoptr(AsTlsIdentity) identity = as_tls_identity_new_for_options(
+			config->tls_cert, config->tls_key, config->state_dir, &error);
+		if (identity == NULL) {
+			g_printerr("aerosyncd: %s\n", error->message);
+			return EXIT_FAILURE;
+		}
+		as_engine_set_tls_identity(engine, identity);
+	}
 #if HAVE_QUIC
 	if (http != NULL && config->quic && !as_main_start_quic(&daemon, &error)) {
 		g_printerr("aerosyncd: %s\n", error->message);
 		return EXIT_FAILURE;
 	}
 #endif
+	if (http != NULL && config->https && !as_main_start_https(&daemon, &error)) {
+		g_printerr("aerosyncd: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
+	if (http != NULL)
+		as_main_set_protocols(&daemon);
 
 	/* sends live in the daemon: unfinished ones of an earlier run go on below */
 	daemon.sender = as_sender_new(engine, 0);

@@ -367,6 +367,22 @@ as_mdns_publisher_txt_new(gboolean ws_enabled,
 	return txt;
 }
 
+/**
+ * as_mdns_publisher_txt_add_https:
+ * @txt: from as_mdns_publisher_txt_new()
+ * @https_port: the HTTPS port, or 0 when HTTPS is off
+ *
+ * Adds `https=<port>` when HTTPS is on: a sender can then go there and pin `fp`.
+ */
+void
+as_mdns_publisher_txt_add_https(GHashTable *txt, guint16 https_port)
+{
+	g_return_if_fail(txt != NULL);
+	if (https_port != 0)
+		g_hash_table_insert(txt, g_strdup(AS_MDNS_PUBLISHER_TXT_HTTPS),
+				    g_strdup_printf("%u", https_port));
+}
+
 /* the host name as 0.x used it, cut to one DNS label on a character boundary */
 static gchar *
 as_mdns_publisher_make_name(const gchar *instance_name)

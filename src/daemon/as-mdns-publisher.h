@@ -28,11 +28,14 @@ typedef enum {
 /* how often to try again when not even the system bus is there (avahi-daemon itself is
  * watched on the bus, with no polling) */
 #define AS_MDNS_PUBLISHER_RETRY_DEFAULT_MS 30000
+/* TXT key of the HTTPS port, next to 0.x's version, ws and auth and our quic and fp */
+#define AS_MDNS_PUBLISHER_TXT_HTTPS "https"
 
 GHashTable *as_mdns_publisher_txt_new(gboolean ws_enabled,
 				      gboolean auth_required,
 				      guint16 quic_port,
 				      const gchar *fp);
+void as_mdns_publisher_txt_add_https(GHashTable *txt, guint16 https_port);
 
 AsMdnsPublisher *
 as_mdns_publisher_new(const gchar *instance_name, guint16 http_port, GHashTable *txt);

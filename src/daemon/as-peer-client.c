@@ -8,6 +8,7 @@
 #include "as-error.h"
 #include "as-http-raw-request.h"
 #include "as-peer-client.h"
+#include "as-peer-trust.h"
 
 G_DEFINE_QUARK(as - peer - client - error - quark, as_peer_client_error)
 
@@ -470,15 +471,16 @@ as_peer_batch_end(AsPeerBatch *self, gchar **content_type)
 
 /**
  * as_peer_client_parse_destination:
- * @destination: `host`, `host:port`, `[v6]:port`, `http://host:port` (or with `https://` or
- *   `quic://`)
+ * @destination: `host`, `host:port`, `[v6]:port`, `http://host:port`, `https://host[:port]`
+ *   (or `quic://`)
  * @protocol: (nullable): the Protocol option: `auto`, `http`, `https` or `quic`
- * @base_url: (out) (transfer full): e.g. `http://10.0.0.5:7788`
+ * @base_url: (out) (transfer full): e.g. `http://10.0.0.5:7788` or `https://10.0.0.5:7790`
  * @host_port: (out) (transfer full): e.g. `10.0.0.5:7788`, for messages
  * @error: (nullable): optional return location for an error
  *
- * Works out where a send goes. HTTP is all this build can send with: `https://`, `quic://`
- * and the matching protocols fail with %AS_ERROR_NOT_SUPPORTED; `auto` negotiates HTTP.
+ * Works out where a send goes. `https://` destinations and Protocol `https` go over TLS, by
+ * default to port %AS_PEER_CLIENT_DEFAULT_HTTPS_PORT; `quic://` and Protocol `quic` fail with
+ * %AS_ERROR_NOT_SUPPORTED (the send job handles them); `auto` starts over HTTP.
  *
  * Returns: %TRUE on success; %AS_ERROR_INVALID_ARGUMENT for a malformed destination
  **/
@@ -494,6 +496,7 @@ as_peer_client_parse_destination(const gchar *destination,
 	g_autofree gchar *scheme = NULL;
 	const gchar *host;
 	const gchar *path;
+	gboolean https;
 	gint port;
 
 	g_return_val_if_fail(destination != NULL, FALSE);
@@ -520,22 +523,38 @@ as_peer_client_parse_destination(const gchar *destination,
 	scheme = g_uri_parse_scheme(destination);
 	if (scheme != NULL && strstr(destination, "://") == NULL)
 		g_clear_pointer(&scheme, g_free);
+	if (scheme != NULL) {
+		gchar *lower = g_ascii_strdown(scheme, -1);
+		g_free(scheme);
+		scheme = lower;
+	}
 	if (g_strcmp0(scheme, "quic") == 0 || g_strcmp0(protocol, "quic") == 0) {
 		g_set_error_literal(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
 				    "QUIC is not supported yet");
 		return FALSE;
 	}
-	if (g_strcmp0(scheme, "https") == 0 || g_strcmp0(protocol, "https") == 0) {
-		g_set_error_literal(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
-				    "TLS is not supported yet");
-		return FALSE;
-	}
-	if (scheme != NULL && g_strcmp0(scheme, "http") != 0) {
+	if (scheme != NULL && g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0) {
 		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
-			    "unknown scheme '%s://' in '%s': use HOST[:PORT] or http://HOST:PORT",
+			    "unknown scheme '%s://' in '%s': use HOST[:PORT], http://HOST:PORT or "
+			    "https://HOST[:PORT]",
 			    scheme, destination);
 		return FALSE;
 	}
+	/* the scheme says it; a Protocol that says otherwise is a mistake, not a choice */
+	if (g_strcmp0(scheme, "http") == 0 && g_strcmp0(protocol, "https") == 0) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "'%s' is plain HTTP but the protocol is https: send to https://...",
+			    destination);
+		return FALSE;
+	}
+	if (g_strcmp0(scheme, "https") == 0 && g_strcmp0(protocol, "http") == 0) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "'%s' is HTTPS but the protocol is http: drop --protocol http",
+			    destination);
+		return FALSE;
+	}
+	https = g_strcmp0(scheme, "https") == 0 ||
+		(scheme == NULL && g_strcmp0(protocol, "https") == 0);
 	/* a bare IPv6 address has several colons and no brackets: it can carry no port */
 	if (scheme == NULL && strchr(destination, ':') != strrchr(destination, ':') &&
 	    destination[0] != '[')
@@ -551,18 +570,21 @@ as_peer_client_parse_destination(const gchar *destination,
 	    g_uri_get_query(uri) != NULL || g_uri_get_fragment(uri) != NULL ||
 	    (path != NULL && path[0] != '\0' && g_strcmp0(path, "/") != 0)) {
 		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
-			    "'%s' is not a destination: use HOST[:PORT] or http://HOST:PORT",
+			    "'%s' is not a destination: use HOST[:PORT], http://HOST:PORT or "
+			    "https://HOST[:PORT]",
 			    destination);
 		return FALSE;
 	}
 	port = g_uri_get_port(uri);
-	if (port <= 0)
+	if (port <= 0 && https)
+		port = AS_PEER_CLIENT_DEFAULT_HTTPS_PORT;
+	else if (port <= 0)
 		port = scheme == NULL ? AS_PEER_CLIENT_DEFAULT_PORT : 80;
 	if (strchr(host, ':') != NULL)
 		*host_port = g_strdup_printf("[%s]:%d", host, port);
 	else
 		*host_port = g_strdup_printf("%s:%d", host, port);
-	*base_url = g_strdup_printf("http://%s", *host_port);
+	*base_url = g_strdup_printf("%s://%s", https ? "https" : "http", *host_port);
 	return TRUE;
 }
 
@@ -643,6 +665,8 @@ struct _AsPeerClient {
 	AsRateLimiter *limiter_b;    /* owned ref, nullable */
 	GSocketClient *sockets;	     /* owned: connections of large bodies */
 	GPtrArray *raw_cancellables; /* (element-type GCancellable): raw requests in flight */
+	gboolean https;		     /* base_url is https:// */
+	AsPeerTrust *trust;	     /* owned, with https: decides on the receiver's certificate */
 };
 
 G_DEFINE_TYPE(AsPeerClient, as_peer_client, G_TYPE_OBJECT)
@@ -654,6 +678,7 @@ typedef struct {
 	GInputStream *reply_stream;
 	GByteArray *reply; /* owned */
 	gboolean health;
+	GError *plain_error; /* owned, nullable: a /health that failed while TLS is probed */
 } AsPeerRequest;
 
 /* the body may outlive the request inside libsoup: it must not report to a gone caller */
@@ -672,6 +697,7 @@ as_peer_request_free(AsPeerRequest *req)
 	g_clear_object(&req->reply_stream);
 	g_byte_array_unref(req->reply);
 	g_object_unref(req->msg);
+	g_clear_error(&req->plain_error);
 	g_free(req);
 }
 
@@ -690,6 +716,43 @@ as_peer_client_prefix_network_error(AsPeerClient *self, GError **error)
 		g_prefix_error(error, "cannot connect to %s: ", self->host_port);
 	else
 		g_prefix_error(error, "connection to %s failed: ", self->host_port);
+}
+
+/*
+ * TLS failures in words a user can act on: the certificate refusal decided by the trust (not
+ * GIO's "unacceptable TLS certificate") and a receiver that does not speak TLS on that port.
+ */
+static void
+as_peer_client_explain_error(AsPeerClient *self, GError **error)
+{
+	GError *e = *error;
+
+	if (e == NULL || g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return;
+	if (self->https && e->domain == G_TLS_ERROR) {
+		g_autoptr(GError) refusal =
+			self->trust != NULL ? as_peer_trust_dup_last_error(self->trust) : NULL;
+		if (refusal != NULL &&
+		    g_error_matches(e, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE)) {
+			g_clear_error(error);
+			g_propagate_error(error, g_steal_pointer(&refusal));
+			return;
+		}
+		if (g_error_matches(e, G_TLS_ERROR, G_TLS_ERROR_NOT_TLS)) {
+			g_autoptr(GError) plain = g_error_new(
+				AS_ERROR, AS_ERROR_NOT_SUPPORTED,
+				"%s does not speak TLS (%s): is it the receiver's HTTP port? Send "
+				"there with http://, or to its HTTPS port (aerosyncd --https, 7790 "
+				"by "
+				"default)",
+				self->host_port, e->message);
+			g_clear_error(error);
+			g_propagate_error(error, g_steal_pointer(&plain));
+			return;
+		}
+		g_prefix_error(error, "TLS with %s failed: ", self->host_port);
+		return;
+	}
 }
 
 /* "HTTP 507: no space left on the receiving disk", from the receiver's JSON error */
@@ -772,7 +835,9 @@ as_peer_client_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), res, &error);
 
 	if (bytes == NULL) {
-		as_peer_client_prefix_network_error(self, &error);
+		as_peer_client_explain_error(self, &error);
+		if (error->domain != AS_ERROR)
+			as_peer_client_prefix_network_error(self, &error);
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -794,6 +859,93 @@ as_peer_client_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 					g_steal_pointer(&task));
 }
 
+/* a plain-HTTP /health that a TLS listener hung up on: say so rather than "reset by peer" */
+static gboolean
+as_peer_client_may_be_tls_port(AsPeerClient *self, const GError *error)
+{
+	if (self->https)
+		return FALSE;
+	return g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
+	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT) ||
+	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA) ||
+	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_FAILED) ||
+	       g_error_matches(error, SOUP_SESSION_ERROR, SOUP_SESSION_ERROR_PARSING);
+}
+
+/* the probe only learns whether the port speaks TLS: it sends nothing, so any certificate do */
+static gboolean
+as_peer_client_probe_accept_cb(GTlsConnection *conn,
+			       GTlsCertificate *certificate,
+			       GTlsCertificateFlags errors,
+			       gpointer user_data)
+{
+	return TRUE;
+}
+
+/* a GSocketClient's TLS handshake: no CA check of GIO's own, @accept_cb decides; @owner, when
+ * given, is the object @accept_cb gets, for as long as it lives */
+static void
+as_peer_client_hook_handshake(GSocketClientEvent event,
+			      GIOStream *connection,
+			      GCallback accept_cb,
+			      GObject *owner)
+{
+	if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CLIENT_CONNECTION(connection))
+		return;
+	g_tls_connection_set_database(G_TLS_CONNECTION(connection), NULL);
+	if (owner != NULL)
+		g_signal_connect_object(connection, "accept-certificate", accept_cb, owner, 0);
+	else
+		g_signal_connect(connection, "accept-certificate", accept_cb, NULL);
+}
+
+static void
+as_peer_client_probe_event_cb(GSocketClient *client,
+			      GSocketClientEvent event,
+			      GSocketConnectable *connectable,
+			      GIOStream *connection,
+			      gpointer user_data)
+{
+	as_peer_client_hook_handshake(event, connection, G_CALLBACK(as_peer_client_probe_accept_cb),
+				      NULL);
+}
+
+static void
+as_peer_client_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = G_TASK(user_data);
+	AsPeerClient *self = g_task_get_source_object(task);
+	AsPeerRequest *req = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocketConnection) conn =
+		g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), res, &error);
+
+	if (conn == NULL) {
+		g_debug("%s does not speak TLS either: %s", self->host_port, error->message);
+		g_task_return_error(task, g_steal_pointer(&req->plain_error));
+		return;
+	}
+	g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+	g_task_return_new_error(task, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
+				"%s speaks TLS, not plain HTTP: it is an HTTPS port; send to "
+				"https://%s",
+				self->host_port, self->host_port);
+}
+
+static void
+as_peer_client_probe_tls(AsPeerClient *self, GTask *task)
+{
+	g_autoptr(GSocketClient) probe = g_socket_client_new();
+
+	g_socket_client_set_tls(probe, TRUE);
+	g_socket_client_set_timeout(probe, AS_PEER_CLIENT_TLS_PROBE_TIMEOUT_S);
+	g_signal_connect(probe, "event", G_CALLBACK(as_peer_client_probe_event_cb), NULL);
+	g_socket_client_connect_to_host_async(probe, self->host_port, 0,
+					      g_task_get_cancellable(task), as_peer_client_probe_cb,
+					      task);
+}
+
 static void
 as_peer_client_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -807,7 +959,14 @@ as_peer_client_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	/* the body is all out (or never will be): nothing more to report */
 	as_peer_request_detach(req);
 	if (req->reply_stream == NULL) {
-		as_peer_client_prefix_network_error(self, &error);
+		as_peer_client_explain_error(self, &error);
+		if (error->domain != AS_ERROR)
+			as_peer_client_prefix_network_error(self, &error);
+		if (req->health && as_peer_client_may_be_tls_port(self, error)) {
+			req->plain_error = g_steal_pointer(&error);
+			as_peer_client_probe_tls(self, g_steal_pointer(&task));
+			return;
+		}
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -815,6 +974,65 @@ as_peer_client_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_input_stream_read_bytes_async(req->reply_stream, AS_PEER_CLIENT_REPLY_READ_SIZE,
 					G_PRIORITY_DEFAULT, cancellable, as_peer_client_read_cb,
 					g_steal_pointer(&task));
+}
+
+/* -------- the receiver's certificate -------- */
+
+static gboolean
+as_peer_client_judge(AsPeerClient *self, GTlsCertificate *certificate)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* no trust, no acceptance: HTTPS is never silently unverified */
+	if (self->trust == NULL)
+		return FALSE;
+	if (as_peer_trust_check_certificate(self->trust, certificate, &error) ==
+	    AS_PEER_TRUST_VERDICT_REFUSED) {
+		g_debug("refused the certificate of %s: %s", self->host_port, error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* libsoup asks for every certificate: the session has no CA database (see as_peer_client_new) */
+static gboolean
+as_peer_client_accept_certificate_cb(SoupMessage *msg,
+				     GTlsCertificate *certificate,
+				     GTlsCertificateFlags errors,
+				     gpointer user_data)
+{
+	return as_peer_client_judge(AS_PEER_CLIENT(user_data), certificate);
+}
+
+static gboolean
+as_peer_client_tls_accept_cb(GTlsConnection *conn,
+			     GTlsCertificate *certificate,
+			     GTlsCertificateFlags errors,
+			     gpointer user_data)
+{
+	return as_peer_client_judge(AS_PEER_CLIENT(user_data), certificate);
+}
+
+/* the connections of large bodies: the same judge as libsoup's */
+static void
+as_peer_client_socket_event_cb(GSocketClient *client,
+			       GSocketClientEvent event,
+			       GSocketConnectable *connectable,
+			       GIOStream *connection,
+			       gpointer user_data)
+{
+	as_peer_client_hook_handshake(event, connection, G_CALLBACK(as_peer_client_tls_accept_cb),
+				      G_OBJECT(user_data));
+}
+
+/* every request: no redirect may take the token elsewhere (or to plain HTTP) */
+static void
+as_peer_client_prepare_message(AsPeerClient *self, SoupMessage *msg)
+{
+	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+	if (self->https)
+		g_signal_connect_object(msg, "accept-certificate",
+					G_CALLBACK(as_peer_client_accept_certificate_cb), self, 0);
 }
 
 static SoupMessage *
@@ -827,6 +1045,7 @@ as_peer_client_message(AsPeerClient *self, const gchar *method, const gchar *pat
 	/* every part of the URL was escaped here: only a broken base URL gets here */
 	if (msg == NULL)
 		return NULL;
+	as_peer_client_prepare_message(self, msg);
 	hdrs = soup_message_get_request_headers(msg);
 	if (self->authorization != NULL)
 		soup_message_headers_replace(hdrs, "Authorization", self->authorization);
@@ -908,6 +1127,7 @@ as_peer_client_raw_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 						"the request was cancelled");
 			return;
 		}
+		as_peer_client_explain_error(self, &error);
 		if (error->domain == G_IO_ERROR || error->domain == G_RESOLVER_ERROR)
 			as_peer_client_prefix_network_error(self, &error);
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -1000,6 +1220,54 @@ as_peer_client_send(AsPeerClient *self,
 				as_peer_client_sent_cb, task);
 }
 
+static void
+as_peer_client_handshake_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = G_TASK(user_data);
+	AsPeerClient *self = g_task_get_source_object(task);
+	AsPeerRequest *req = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocketConnection) conn =
+		g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), res, &error);
+
+	if (conn == NULL) {
+		as_peer_client_explain_error(self, &error);
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+			g_prefix_error(&error,
+				       "no TLS handshake with %s (if it is a plain-HTTP port, send "
+				       "to http://%s): ",
+				       self->host_port, self->host_port);
+		else if (error->domain == G_IO_ERROR || error->domain == G_RESOLVER_ERROR)
+			as_peer_client_prefix_network_error(self, &error);
+		g_task_return_error(task, g_steal_pointer(&error));
+		g_object_unref(task);
+		return;
+	}
+	g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+	soup_session_send_async(self->session, req->msg, G_PRIORITY_DEFAULT,
+				g_task_get_cancellable(task), as_peer_client_sent_cb, task);
+}
+
+/*
+ * Before the first request to an https:// receiver: one TLS handshake within a short time,
+ * judged like every later one. A plain-HTTP port never answers a ClientHello (it waits for the
+ * end of a request head), which would otherwise only fail after the I/O timeout; and the
+ * certificate is decided (and recorded on first use) once, before any request is made.
+ */
+static void
+as_peer_client_handshake(AsPeerClient *self, GTask *task)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+
+	g_socket_client_set_tls(client, TRUE);
+	g_socket_client_set_timeout(client, AS_PEER_CLIENT_TLS_HANDSHAKE_TIMEOUT_S);
+	g_signal_connect_object(client, "event", G_CALLBACK(as_peer_client_socket_event_cb), self,
+				0);
+	g_socket_client_connect_to_host_async(client, self->host_port, 0,
+					      g_task_get_cancellable(task),
+					      as_peer_client_handshake_cb, task);
+}
+
 /**
  * as_peer_client_health_async:
  *
@@ -1022,12 +1290,17 @@ as_peer_client_health_async(AsPeerClient *self,
 
 	/* built by hand: /health needs no token, so none is sent */
 	task = g_task_new(self, cancellable, callback, user_data);
+	as_peer_client_prepare_message(self, msg);
 	req = g_new0(AsPeerRequest, 1);
 	req->msg = msg;
 	req->reply = g_byte_array_new();
 	req->health = TRUE;
 	g_task_set_source_tag(task, as_peer_client_send);
 	g_task_set_task_data(task, req, (GDestroyNotify)as_peer_request_free);
+	if (self->https) {
+		as_peer_client_handshake(self, task);
+		return;
+	}
 	soup_session_send_async(self->session, msg, G_PRIORITY_DEFAULT, cancellable,
 				as_peer_client_sent_cb, task);
 }
@@ -1186,6 +1459,35 @@ as_peer_client_get_host_port(AsPeerClient *self)
 	return self->host_port;
 }
 
+/* whether requests go over TLS */
+gboolean
+as_peer_client_get_https(AsPeerClient *self)
+{
+	g_return_val_if_fail(AS_IS_PEER_CLIENT(self), FALSE);
+	return self->https;
+}
+
+/**
+ * as_peer_client_set_trust:
+ * @trust: decides on the receiver's certificate, for every connection of an https:// client
+ *
+ * Without one, an https:// client accepts only certificates a trusted CA signed for the host.
+ **/
+void
+as_peer_client_set_trust(AsPeerClient *self, AsPeerTrust *trust)
+{
+	g_return_if_fail(AS_IS_PEER_CLIENT(self));
+	g_return_if_fail(AS_IS_PEER_TRUST(trust));
+	g_set_object(&self->trust, trust);
+}
+
+AsPeerTrust *
+as_peer_client_get_trust(AsPeerClient *self)
+{
+	g_return_val_if_fail(AS_IS_PEER_CLIENT(self), NULL);
+	return self->trust;
+}
+
 /**
  * as_peer_client_set_limiters:
  * @transfer_limiter: (nullable): the transfer's own bucket
@@ -1244,6 +1546,22 @@ as_peer_client_new(const gchar *base_url,
 	self->sockets = g_socket_client_new();
 	/* like libsoup's "timeout": per I/O wait, never for the whole request */
 	g_socket_client_set_timeout(self->sockets, AS_PEER_CLIENT_IO_TIMEOUT_S);
+	if (g_str_has_prefix(base_url, "https://")) {
+		g_autoptr(GUri) uri = g_uri_parse(base_url, G_URI_FLAGS_NONE, NULL);
+		self->https = TRUE;
+		/* no database: every certificate reaches as_peer_client_judge(), which does the
+		 * CA verification itself, so that a pin holds for CA-signed certificates too */
+		soup_session_set_tls_database(self->session, NULL);
+		g_socket_client_set_tls(self->sockets, TRUE);
+		g_signal_connect_object(self->sockets, "event",
+					G_CALLBACK(as_peer_client_socket_event_cb), self, 0);
+		/* until the caller says more: CA-verified certificates only */
+		if (uri != NULL && g_uri_get_host(uri) != NULL) {
+			self->trust = as_peer_trust_new(g_uri_get_host(uri),
+							(guint16)g_uri_get_port(uri));
+			as_peer_trust_set_allow_ca(self->trust, TRUE);
+		}
+	}
 	return self;
 }
 
@@ -1264,6 +1582,7 @@ as_peer_client_finalize(GObject *object)
 		memset(self->authorization, 0, strlen(self->authorization));
 	g_free(self->authorization);
 	g_free(self->tag);
+	g_clear_object(&self->trust);
 	G_OBJECT_CLASS(as_peer_client_parent_class)->finalize(object);
 }
 

@@ -4,15 +4,23 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include "as-peer-trust.h"
 #include "as-rate-limit.h"
 
 G_BEGIN_DECLS
 
 /* the port of "host" destinations without one, as in 0.x */
 #define AS_PEER_CLIENT_DEFAULT_PORT 7788
+/* the port of "https://host" destinations without one, as 0.x's HTTPS listener */
+#define AS_PEER_CLIENT_DEFAULT_HTTPS_PORT 7790
 /* a request fails after this long without any I/O progress; there is never a total deadline,
  * so a slow link does not fail */
 #define AS_PEER_CLIENT_IO_TIMEOUT_S 60
+/* a /health that a port hung up on is followed by a TLS handshake this long at most, to tell a
+ * user who sent http:// to an HTTPS port */
+#define AS_PEER_CLIENT_TLS_PROBE_TIMEOUT_S 5
+/* the first TLS handshake with an https:// receiver must be done within this */
+#define AS_PEER_CLIENT_TLS_HANDSHAKE_TIMEOUT_S 10
 /* replies are JSON documents; a /upload/status of a badly fragmented task is the largest */
 #define AS_PEER_CLIENT_REPLY_MAX (8 * 1024 * 1024)
 /* request bodies this large go out through as-http-raw-request.c in large blocks, each on a
@@ -64,6 +72,9 @@ AsPeerClient *as_peer_client_new(const gchar *base_url,
 				 const gchar *tag,
 				 guint max_conns);
 const gchar *as_peer_client_get_host_port(AsPeerClient *self);
+gboolean as_peer_client_get_https(AsPeerClient *self);
+void as_peer_client_set_trust(AsPeerClient *self, AsPeerTrust *trust);
+AsPeerTrust *as_peer_client_get_trust(AsPeerClient *self);
 void as_peer_client_set_limiters(AsPeerClient *self,
 				 AsRateLimiter *transfer_limiter,
 				 AsRateLimiter *global_limiter);

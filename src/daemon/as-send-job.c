@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "as-error.h"
+#include "as-known-peers.h"
 #include "as-peer-client.h"
 #include "as-send-job.h"
 #if HAVE_QUIC
-#include "as-known-peers.h"
 #include "as-quic-sender.h"
 #include "as-quic.h"
 #endif
@@ -268,7 +268,7 @@ as_send_options_parse(AsSendOptions *self, GVariant *options, GError **error)
 		if (!as_send_options_check_header_value(AS_SEND_KEY_TAG, self->tag, TRUE, error))
 			return FALSE;
 	}
-	/* the receiver's certificate (QUIC): a pin, or Insecure when asked for; never both */
+	/* the receiver's certificate (QUIC, HTTPS): a pin, or Insecure when asked for; never both */
 	if (!as_send_options_lookup(options, AS_SEND_KEY_PIN, G_VARIANT_TYPE_STRING, &v, error))
 		return FALSE;
 	if (v != NULL) {
@@ -1210,11 +1210,17 @@ as_send_job_file_finished(AsSendJob *self,
 	/* names are bytes; history, /ws and the bus take UTF-8 */
 	g_autofree gchar *name = g_utf8_make_valid(file->name, -1);
 	g_autofree gchar *error_utf8 = error != NULL ? g_utf8_make_valid(error, -1) : NULL;
+	/* "http-chunk" over TLS is "https-chunk" in the history */
+	g_autofree gchar *tls_protocol =
+		g_str_has_prefix(protocol, "http") && self->client != NULL &&
+				as_peer_client_get_https(self->client)
+			? g_strconcat("https", protocol + strlen("http"), NULL)
+			: NULL;
 	gint64 duration_us = started_us > 0 ? g_get_real_time() - started_us : 0;
 	AsEngineSendResult result = {
 		.id = id,
 		.filename = name,
-		.protocol = protocol,
+		.protocol = tls_protocol != NULL ? tls_protocol : protocol,
 		.sha256 = sha256,
 		.saved_path = saved_as,
 		.size = file->size,
@@ -2957,7 +2963,8 @@ as_send_job_negotiate(AsSendJob *self, JsonObject *health)
 	gint64 quic_port = as_send_json_int(json_object_get_member(health, "quic_port"), 0);
 	gboolean offers_quic = FALSE;
 
-	if (g_strcmp0(self->opts.protocol, "http") == 0)
+	/* https:// was asked for: it stays on TLS with the certificate checked as asked */
+	if (g_strcmp0(self->opts.protocol, "http") == 0 || as_peer_client_get_https(self->client))
 		return FALSE;
 	for (guint i = 0; protocols != NULL && i < json_array_get_length(protocols); i++) {
 		JsonNode *node = json_array_get_element(protocols, i);
@@ -3033,6 +3040,28 @@ as_send_job_health_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (as_send_job_negotiate(self, obj))
 		return;
+	if (as_peer_client_get_https(self->client)) {
+		AsPeerTrust *trust = as_peer_client_get_trust(self->client);
+		AsPeerTrustVerdict verdict = as_peer_trust_get_verdict(trust);
+		if (verdict == AS_PEER_TRUST_VERDICT_INSECURE) {
+			g_message("%s: sending to %s over HTTPS WITHOUT checking its certificate "
+				  "(Insecure)",
+				  self->id, as_peer_client_get_host_port(self->client));
+			as_transfer_set_protocol(self->transfer,
+						 "https (certificate not checked: insecure)");
+		} else {
+			g_info("%s: sending to %s over HTTPS, certificate %s%s%s", self->id,
+			       as_peer_client_get_host_port(self->client),
+			       as_peer_trust_verdict_to_string(verdict),
+			       as_peer_trust_get_accepted(trust) != NULL ? ", SHA-256 " : "",
+			       as_peer_trust_get_accepted(trust) != NULL
+				       ? as_peer_trust_get_accepted(trust)
+				       : "");
+			as_transfer_set_protocol(self->transfer, "https");
+		}
+		as_send_job_connected(self);
+		return;
+	}
 	g_info("%s: sending to %s over HTTP", self->id, as_peer_client_get_host_port(self->client));
 	as_send_job_connected(self);
 }
@@ -3374,6 +3403,13 @@ as_send_job_parse_destination(const gchar *destination,
 	if (as_mdns_target_is_mdns(destination)) {
 		g_autofree gchar *unused_url = NULL;
 		g_autofree gchar *unused_hp = NULL;
+		if (g_strcmp0(protocol, "https") == 0) {
+			g_set_error(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
+				    "HTTPS to a discovered receiver (%s) is not supported: send to "
+				    "https://HOST:PORT",
+				    destination);
+			return FALSE;
+		}
 		/* the protocol is checked as for any other host */
 		if (!as_peer_client_parse_destination(
 			    "localhost", g_strcmp0(protocol, "quic") == 0 ? "auto" : protocol,
@@ -3386,6 +3422,14 @@ as_send_job_parse_destination(const gchar *destination,
 		return TRUE;
 	}
 #endif
+	/* https:// is TLS to that port: it never negotiates QUIC */
+	if (g_ascii_strncasecmp(destination, "https://", 8) == 0 &&
+	    g_strcmp0(protocol, "quic") == 0) {
+		g_set_error(error, AS_ERROR, AS_ERROR_INVALID_ARGUMENT,
+			    "%s goes over HTTPS: drop --protocol quic or use quic://HOST[:PORT]",
+			    destination);
+		return FALSE;
+	}
 	/* Protocol quic also starts with GET /health, which gives the QUIC port */
 	if (g_strcmp0(protocol, "quic") == 0) {
 #if HAVE_QUIC
@@ -3403,6 +3447,20 @@ as_send_job_parse_destination(const gchar *destination,
 	if (host_port != NULL)
 		*host_port = g_steal_pointer(&hp);
 	return TRUE;
+}
+
+/* the certificate of an https:// receiver: as for QUIC, plus a CA-verified one for its name */
+static void
+as_send_job_set_https_trust(AsSendJob *self)
+{
+	AsPeerTrust *trust = as_peer_client_get_trust(self->client);
+	g_autofree gchar *known_peers = g_build_filename(
+		as_engine_get_config(self->engine)->state_dir, AS_KNOWN_PEERS_FILENAME, NULL);
+
+	as_peer_trust_set_pin(trust, self->opts.pin);
+	as_peer_trust_set_insecure(trust, self->opts.insecure);
+	as_peer_trust_set_known_peers(trust, known_peers);
+	as_peer_trust_set_allow_ca(trust, TRUE);
 }
 
 /**
@@ -3463,11 +3521,16 @@ as_send_job_new(AsEngine *engine,
 		self->client = as_peer_client_new(base_url, host_port, token, self->opts.tag,
 						  self->opts.parallel + 1);
 		as_peer_client_set_limiters(self->client, self->limiter, self->global_limiter);
+		if (as_peer_client_get_https(self->client))
+			as_send_job_set_https_trust(self);
 	}
 
-	self->transfer = g_object_ref(as_engine_send_begin(engine, self->id, destination, host_port,
-							   self->quic_only ? "quic" : "http",
-							   self->display_name));
+	self->transfer = g_object_ref(as_engine_send_begin(
+		engine, self->id, destination, host_port,
+		self->quic_only ? "quic"
+		: self->client != NULL && as_peer_client_get_https(self->client) ? "https"
+										  : "http",
+		self->display_name));
 	as_transfer_set_rate_limit(self->transfer, self->opts.rate_limit);
 	as_transfer_set_control(self->transfer, &as_send_job_control, self);
 	return g_steal_pointer(&self);
