@@ -12,6 +12,7 @@
 
 #include "as-error.h"
 #include "as-known-peers.h"
+#include "as-peer-trust.h"
 #include "as-quic-client.h"
 #include "as-quic-framing.h"
 #include "as-quic-sender.h"
@@ -110,12 +111,8 @@ struct _AsQuicSender {
 	guint16 port;
 	gchar *host_port; /* for messages, and the key in known_peers */
 	gchar *token;
-	gchar *pin;		  /* explicit: known_peers is not consulted */
-	gchar *expected;	  /* what /health or mDNS announced, for a first use */
-	gboolean insecure;	  /* only when asked for */
-	gchar *known_peers;	  /* path, nullable */
-	gchar *known_sha256;	  /* recorded for this peer when connecting began */
-	guint known_line;	  /* its line */
+	AsPeerTrust *trust;	  /* owned: the receiver's certificate, decided as for HTTPS */
+	gchar *pinned;		  /* what the handshake was pinned to, nullable */
 	AsRateLimiter *limiter_a; /* owned ref, nullable */
 	AsRateLimiter *limiter_b; /* owned ref, nullable */
 	AsQuicSenderProgressFunc progress_func;
@@ -316,20 +313,18 @@ as_quic_sender_connect_cb(GObject *source, GAsyncResult *res, gpointer user_data
 						     g_steal_pointer(&task));
 			return;
 		}
-		/* a recorded peer that shows another certificate: the loud refusal; one whose
-		 * certificate matched and that refused us itself (a wrong token) says why */
+		/* a certificate other than the one the handshake was pinned to: the trust's
+		 * refusal (loud for a changed known peer); one whose certificate matched and that
+		 * refused us itself (a wrong token) says why */
 		fp = as_quic_client_get_peer_fingerprint(AS_QUIC_CLIENT(source));
-		if (self->known_sha256 != NULL &&
+		if (self->pinned != NULL &&
 		    g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED) &&
-		    (fp == NULL || !as_sha256_hex_equal(fp, self->known_sha256))) {
-			g_autofree gchar *seen = as_quic_sender_find_other_sha256(
-				error->message, self->known_sha256);
-			g_autofree gchar *message = as_known_peers_changed_message(
-				self->known_peers, self->known_line, self->host_port,
-				self->known_sha256, seen);
-			g_warning("%s", message);
-			g_task_return_new_error(task, AS_ERROR, AS_ERROR_PERMISSION_DENIED, "%s",
-						message);
+		    (fp == NULL || !as_sha256_hex_equal(fp, self->pinned))) {
+			g_autofree gchar *seen =
+				as_quic_sender_find_other_sha256(error->message, self->pinned);
+			GError *refusal = as_peer_trust_refusal(self->trust, seen);
+			g_warning("%s", refusal->message);
+			g_task_return_error(task, refusal);
 			return;
 		}
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -337,40 +332,21 @@ as_quic_sender_connect_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	}
 	self->v2 = !self->v1_only;
 	fp = as_quic_client_get_peer_fingerprint(self->client);
-	/* pinned, recorded, or Insecure asked for: nothing to record */
-	if (self->trusted || self->pin != NULL || self->known_sha256 != NULL || self->insecure) {
-		self->trusted = TRUE;
-		g_task_return_boolean(task, TRUE);
-		return;
-	}
-	if (self->known_peers != NULL) {
-		gboolean recorded = FALSE;
-		if (!as_sha256_hex_is_valid(fp)) {
-			as_quic_client_close(self->client);
-			g_task_return_new_error(task, AS_ERROR, AS_ERROR_PERMISSION_DENIED,
-						"%s presented no certificate to check",
-						self->host_port);
-			return;
-		}
+	if (!self->trusted) {
 		/* nothing was sent yet: the token only goes out once this has passed */
-		if (!as_known_peers_check(self->known_peers, self->host_port, fp, &recorded,
-					  &error)) {
+		if (as_peer_trust_check(self->trust, fp, FALSE, &error) ==
+		    AS_PEER_TRUST_VERDICT_REFUSED) {
 			as_quic_client_close(self->client);
-			if (g_error_matches(error, AS_ERROR, AS_ERROR_PERMISSION_DENIED))
-				g_warning("%s", error->message);
 			g_task_return_error(task, g_steal_pointer(&error));
 			return;
 		}
-		if (recorded)
-			g_message(
-				"trusting %s on first use: recorded its certificate SHA-256 %s in "
-				"%s",
-				self->host_port, fp, self->known_peers);
 		/* every later handshake of this sender, after a reconnect too, must match */
-		as_quic_client_set_insecure(self->client, FALSE);
-		as_quic_client_set_pin(self->client, fp);
+		if (!as_peer_trust_get_insecure(self->trust)) {
+			as_quic_client_set_insecure(self->client, FALSE);
+			as_quic_client_set_pin(self->client, fp);
+		}
+		self->trusted = TRUE;
 	}
-	self->trusted = TRUE;
 	g_task_return_boolean(task, TRUE);
 }
 
@@ -402,35 +378,20 @@ as_quic_sender_connect_async(AsQuicSender *self,
 	as_quic_client_set_limiters(self->client, self->limiter_a, self->limiter_b);
 	as_quic_client_set_alpn(self->client, self->v1_only ? AS_QUIC_ALPN_V1 : AS_QUIC_ALPN_V2);
 	if (!self->trusted) {
-		g_clear_pointer(&self->known_sha256, g_free);
-		self->known_line = 0;
-		if (self->pin != NULL) {
-			as_quic_client_set_pin(self->client, self->pin);
-		} else if (self->insecure) {
-			as_quic_client_set_insecure(self->client, TRUE);
-		} else if (self->known_peers != NULL) {
-			g_autoptr(GError) error = NULL;
-			g_autoptr(AsKnownPeers) peers =
-				as_known_peers_load(self->known_peers, &error);
-			const gchar *known;
+		g_autoptr(GError) error = NULL;
 
-			if (peers == NULL) {
-				g_task_return_error(task, g_steal_pointer(&error));
-				g_object_unref(task);
-				return;
-			}
-			known = as_known_peers_lookup(peers, self->host_port, &self->known_line);
-			if (known != NULL) {
-				self->known_sha256 = g_strdup(known);
-				as_quic_client_set_pin(self->client, known);
-			} else if (self->expected != NULL) {
-				/* first use: the certificate must at least be the announced one */
-				as_quic_client_set_pin(self->client, self->expected);
-			} else {
-				/* first use with nothing announced: look, then decide (above) */
-				as_quic_client_set_insecure(self->client, TRUE);
-			}
+		/* the pin, the recorded or the announced certificate; else the handshake only
+		 * looks and as_peer_trust_check() decides */
+		g_clear_pointer(&self->pinned, g_free);
+		if (!as_peer_trust_prepare(self->trust, &self->pinned, &error)) {
+			g_task_return_error(task, g_steal_pointer(&error));
+			g_object_unref(task);
+			return;
 		}
+		if (self->pinned != NULL)
+			as_quic_client_set_pin(self->client, self->pinned);
+		else
+			as_quic_client_set_insecure(self->client, TRUE);
 	}
 	as_quic_client_connect_async(self->client, cancellable, as_quic_sender_connect_cb, task);
 }
@@ -1100,6 +1061,7 @@ as_quic_sender_new(const gchar *host, guint16 port, const gchar *token)
 	self->host = g_strdup(host);
 	self->port = port;
 	self->host_port = as_known_peers_make_key(host, port);
+	self->trust = as_peer_trust_new(host, port);
 	self->token = g_strdup(token);
 	self->client = as_quic_client_new(host, port);
 	/* aerosync/2 authenticates the connection once; the 0.x framing per upload line */
@@ -1117,22 +1079,6 @@ as_quic_sender_get_host_port(AsQuicSender *self)
 	return self->host_port;
 }
 
-/* "AB:CD:..." or "abcd..." to "abcd...", or NULL when it is no SHA-256 */
-static gchar *
-as_quic_sender_normalize_sha256(const gchar *sha256)
-{
-	g_autofree gchar *lower = NULL;
-	g_auto(GStrv) parts = NULL;
-
-	if (sha256 == NULL)
-		return NULL;
-	lower = g_ascii_strdown(sha256, -1);
-	parts = g_strsplit(lower, ":", -1);
-	g_free(lower);
-	lower = g_strjoinv("", parts);
-	return as_sha256_hex_is_valid(lower) ? g_steal_pointer(&lower) : NULL;
-}
-
 /**
  * as_quic_sender_set_pin:
  * @sha256: (nullable): the SHA-256 the receiver's certificate must have (hex, colons allowed)
@@ -1141,8 +1087,7 @@ void
 as_quic_sender_set_pin(AsQuicSender *self, const gchar *sha256)
 {
 	g_return_if_fail(AS_IS_QUIC_SENDER(self));
-	g_free(self->pin);
-	self->pin = as_quic_sender_normalize_sha256(sha256);
+	as_peer_trust_set_pin(self->trust, sha256);
 }
 
 /**
@@ -1154,15 +1099,14 @@ void
 as_quic_sender_set_expected_fingerprint(AsQuicSender *self, const gchar *sha256)
 {
 	g_return_if_fail(AS_IS_QUIC_SENDER(self));
-	g_free(self->expected);
-	self->expected = as_quic_sender_normalize_sha256(sha256);
+	as_peer_trust_set_expected(self->trust, sha256);
 }
 
 void
 as_quic_sender_set_insecure(AsQuicSender *self, gboolean insecure)
 {
 	g_return_if_fail(AS_IS_QUIC_SENDER(self));
-	self->insecure = insecure;
+	as_peer_trust_set_insecure(self->trust, insecure);
 }
 
 /**
@@ -1173,8 +1117,7 @@ void
 as_quic_sender_set_known_peers(AsQuicSender *self, const gchar *path)
 {
 	g_return_if_fail(AS_IS_QUIC_SENDER(self));
-	g_free(self->known_peers);
-	self->known_peers = g_strdup(path);
+	as_peer_trust_set_known_peers(self->trust, path);
 }
 
 void
@@ -1269,10 +1212,8 @@ as_quic_sender_finalize(GObject *object)
 	if (self->token != NULL)
 		memset(self->token, 0, strlen(self->token));
 	g_free(self->token);
-	g_free(self->pin);
-	g_free(self->expected);
-	g_free(self->known_peers);
-	g_free(self->known_sha256);
+	g_clear_object(&self->trust);
+	g_free(self->pinned);
 	G_OBJECT_CLASS(as_quic_sender_parent_class)->finalize(object);
 }
 
