@@ -490,9 +490,9 @@ as_ctl_test_status(AsCtlFixture *fixture, gconstpointer user_data)
 		{
 			g_autofree gchar *cert_line = g_strdup_printf(
 				" %s\n", json_object_get_string_member(obj, "cert_sha256"));
-			g_autofree gchar *quic_line = g_strdup_printf(
-				"QUIC port:            %" G_GINT64_FORMAT "\n",
-				json_object_get_int_member(obj, "quic_port"));
+			g_autofree gchar *quic_line =
+				g_strdup_printf("QUIC port:            %" G_GINT64_FORMAT "\n",
+						json_object_get_int_member(obj, "quic_port"));
 			g_assert_cmpint(json_object_get_int_member(obj, "quic_port"), >, 0);
 			g_assert_nonnull(strstr(human->out, cert_line));
 			g_assert_nonnull(strstr(human->out, quic_line));

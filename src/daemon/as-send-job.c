@@ -268,7 +268,8 @@ as_send_options_parse(AsSendOptions *self, GVariant *options, GError **error)
 		if (!as_send_options_check_header_value(AS_SEND_KEY_TAG, self->tag, TRUE, error))
 			return FALSE;
 	}
-	/* the receiver's certificate (QUIC, HTTPS): a pin, or Insecure when asked for; never both */
+	/* the receiver's certificate (QUIC, HTTPS): a pin, or Insecure when asked for; never both
+	 */
 	if (!as_send_options_lookup(options, AS_SEND_KEY_PIN, G_VARIANT_TYPE_STRING, &v, error))
 		return FALSE;
 	if (v != NULL) {
@@ -3527,9 +3528,9 @@ as_send_job_new(AsEngine *engine,
 
 	self->transfer = g_object_ref(as_engine_send_begin(
 		engine, self->id, destination, host_port,
-		self->quic_only ? "quic"
+		self->quic_only							 ? "quic"
 		: self->client != NULL && as_peer_client_get_https(self->client) ? "https"
-										  : "http",
+										 : "http",
 		self->display_name));
 	as_transfer_set_rate_limit(self->transfer, self->opts.rate_limit);
 	as_transfer_set_control(self->transfer, &as_send_job_control, self);
