@@ -34,8 +34,9 @@
 #define AS_TEST_TREE_FILES 50
 
 /* a resume after the sender was killed must not wait for the dead connection's idle timeout
- * (30 s) at the receiver; generous for a loaded machine */
-#define AS_TEST_RESUME_MAX_MS 15000
+ * (30 s) at the receiver. It takes about 7 s on an idle machine and took 18.5 s once under a
+ * parallel test load; without the takeover it takes over 30 s */
+#define AS_TEST_RESUME_MAX_MS 25000
 
 /* -------- a UDP relay that counts QUIC connections -------- */
 
