@@ -791,6 +791,24 @@ as_peer_client_parse_reply(GByteArray *reply)
 	return json_object_ref(json_node_get_object(root));
 }
 
+/* a reply's end, the same for libsoup and the raw writer: a 2xx JSON object, or an error */
+static void
+as_peer_client_return_reply(GTask *task, guint status, const gchar *reason, JsonObject *obj_owned)
+{
+	g_autoptr(JsonObject) obj = obj_owned;
+
+	if (!SOUP_STATUS_IS_SUCCESSFUL(status)) {
+		g_task_return_error(task, as_peer_client_status_error(status, reason, obj));
+		return;
+	}
+	if (obj == NULL) {
+		g_task_return_new_error(task, AS_PEER_CLIENT_ERROR, (gint)status,
+					"HTTP %u with a reply that is not a JSON object", status);
+		return;
+	}
+	g_task_return_pointer(task, g_steal_pointer(&obj), (GDestroyNotify)json_object_unref);
+}
+
 static void
 as_peer_client_reply_done(GTask *task)
 {
@@ -809,18 +827,8 @@ as_peer_client_reply_done(GTask *task)
 			return;
 		}
 	}
-	if (!SOUP_STATUS_IS_SUCCESSFUL(status)) {
-		g_task_return_error(task,
-				    as_peer_client_status_error(
-					    status, soup_message_get_reason_phrase(req->msg), obj));
-		return;
-	}
-	if (obj == NULL) {
-		g_task_return_new_error(task, AS_PEER_CLIENT_ERROR, (gint)status,
-					"HTTP %u with a reply that is not a JSON object", status);
-		return;
-	}
-	g_task_return_pointer(task, g_steal_pointer(&obj), (GDestroyNotify)json_object_unref);
+	as_peer_client_return_reply(task, status, soup_message_get_reason_phrase(req->msg),
+				    g_steal_pointer(&obj));
 }
 
 static void
@@ -1113,7 +1121,6 @@ as_peer_client_raw_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	AsPeerRawRequest *raw = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *reason = NULL;
-	g_autoptr(JsonObject) obj = NULL;
 	g_autoptr(GByteArray) reply = NULL;
 	guint status = 0;
 	g_autoptr(GBytes) body = as_http_raw_request_finish(res, &status, &reason, &error);
@@ -1134,17 +1141,7 @@ as_peer_client_raw_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	reply = g_bytes_unref_to_array(g_steal_pointer(&body));
-	obj = as_peer_client_parse_reply(reply);
-	if (status < 200 || status > 299) {
-		g_task_return_error(task, as_peer_client_status_error(status, reason, obj));
-		return;
-	}
-	if (obj == NULL) {
-		g_task_return_new_error(task, AS_PEER_CLIENT_ERROR, (gint)status,
-					"HTTP %u with a reply that is not a JSON object", status);
-		return;
-	}
-	g_task_return_pointer(task, g_steal_pointer(&obj), (GDestroyNotify)json_object_unref);
+	as_peer_client_return_reply(task, status, reason, as_peer_client_parse_reply(reply));
 }
 
 static void
