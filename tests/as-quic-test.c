@@ -17,6 +17,7 @@
 #include "as-quic-framing.h"
 #include "as-quic-server.h"
 #include "as-sha256.h"
+#include "as-test-daemon.h"
 #include "as-tls-identity.h"
 
 /* every wait in this file is bounded by this */
@@ -93,20 +94,6 @@ spin_ms(guint ms)
 	while (g_get_monotonic_time() < end)
 		g_main_context_iteration(NULL, TRUE);
 	g_source_remove(wake);
-}
-
-static GBytes *
-random_bytes(gsize len, guint32 seed)
-{
-	GRand *rand = g_rand_new_with_seed(seed);
-	guint8 *buf = g_malloc(len);
-
-	for (gsize i = 0; i < len; i += 4) {
-		guint32 v = g_rand_int(rand);
-		memcpy(buf + i, &v, MIN(4, len - i));
-	}
-	g_rand_free(rand);
-	return g_bytes_new_take(buf, len);
 }
 
 static gchar *
@@ -316,22 +303,6 @@ fixture_setup(Fixture *fx, gconstpointer user_data)
 }
 
 static void
-rm_rf(const gchar *path)
-{
-	GDir *dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	if (dir != NULL) {
-		while ((name = g_dir_read_name(dir)) != NULL) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		g_dir_close(dir);
-	}
-	g_remove(path);
-}
-
-static void
 fixture_teardown(Fixture *fx, gconstpointer user_data)
 {
 	g_clear_object(&fx->server);
@@ -341,7 +312,7 @@ fixture_teardown(Fixture *fx, gconstpointer user_data)
 	/* let the idle completions of closed clients run */
 	while (g_main_context_iteration(NULL, FALSE))
 		;
-	rm_rf(fx->tmpdir);
+	as_test_rm_rf(fx->tmpdir);
 	g_free(fx->tmpdir);
 	g_free(fx->last_abort_reason);
 }
@@ -453,7 +424,7 @@ as_quic_upload_func(Fixture *fx, gconstpointer user_data)
 
 	for (guint i = 0; i < G_N_ELEMENTS(alpns); i++) {
 		g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-		g_autoptr(GBytes) bytes = random_bytes(3 * 1024 * 1024 + 17, i + 1);
+		g_autoptr(GBytes) bytes = as_test_random_bytes(3 * 1024 * 1024 + 17, i + 1);
 		g_autofree gchar *sha = bytes_sha256(bytes);
 		g_autofree gchar *name = g_strdup_printf("file-%u.bin", i);
 		TestFile *f;
@@ -560,7 +531,7 @@ as_quic_tls_identity_func(void)
 	g_assert_null(none);
 	g_clear_error(&error);
 
-	rm_rf(tmpdir);
+	as_test_rm_rf(tmpdir);
 }
 
 /* an RSA key in PKCS#1 PEM ("BEGIN RSA PRIVATE KEY") and a self-signed certificate for it */
@@ -610,7 +581,7 @@ as_quic_rsa_identity_func(Fixture *fx, gconstpointer user_data)
 	g_autoptr(AsTlsIdentity) rsa = NULL;
 	g_autoptr(AsTlsIdentity) mismatched = NULL;
 	g_autoptr(AsQuicClient) client = NULL;
-	g_autoptr(GBytes) bytes = random_bytes(100000, 7);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(100000, 7);
 	Result r = {0};
 
 	write_rsa_identity(cert_file, key_file);
@@ -641,7 +612,7 @@ static void
 as_quic_hash_split_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(3000, 11);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(3000, 11);
 	g_autofree gchar *sha = bytes_sha256(bytes);
 	AsQuicServerStats stats;
 
@@ -668,7 +639,7 @@ static void
 as_quic_header_with_data_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(600, 12);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(600, 12);
 	g_autofree gchar *sha = bytes_sha256(bytes);
 	AsQuicServerStats stats;
 	Result r = {0};
@@ -697,8 +668,8 @@ static void
 as_quic_wrong_hash_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(200000, 13);
-	g_autoptr(GBytes) other = random_bytes(200000, 14);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(200000, 13);
+	g_autoptr(GBytes) other = as_test_random_bytes(200000, 14);
 	g_autofree gchar *wrong = bytes_sha256(other);
 	Result r = {0};
 
@@ -776,8 +747,8 @@ static void
 as_quic_bad_token_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(8 * 1024 * 1024, 15);
-	g_autoptr(GBytes) small = random_bytes(1000, 16);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(8 * 1024 * 1024, 15);
+	g_autoptr(GBytes) small = as_test_random_bytes(1000, 16);
 	AsQuicClientStats stats;
 	Result r = {0};
 
@@ -817,7 +788,7 @@ as_quic_many_files_func(Fixture *fx, gconstpointer user_data)
 	fx->reply_later = TRUE;
 	for (guint i = 0; i < MANY_FILES; i++) {
 		gsize len = i % 10 == 0 ? 2 * 1024 * 1024 + i : (i * 7919) % 300000;
-		GBytes *bytes = random_bytes(len, 100 + i);
+		GBytes *bytes = as_test_random_bytes(len, 100 + i);
 		g_autofree gchar *name = g_strdup_printf("many-%02u", i);
 		g_autofree gchar *sha = i % 2 == 0 ? bytes_sha256(bytes) : NULL;
 
@@ -854,7 +825,7 @@ as_quic_pin_func(Fixture *fx, gconstpointer user_data)
 	g_autoptr(AsQuicClient) system_ca = as_quic_client_new("127.0.0.1", fx->port);
 	g_autoptr(AsQuicClient) own_ca = as_quic_client_new("localhost", fx->port);
 	g_autoptr(AsQuicClient) insecure = as_quic_client_new("127.0.0.1", fx->port);
-	g_autoptr(GBytes) bytes = random_bytes(1000, 17);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(1000, 17);
 	g_autofree gchar *cert_file = g_build_filename(fx->tmpdir, "state", "cert.pem", NULL);
 	Result r = {0};
 
@@ -910,7 +881,7 @@ as_quic_alpn_refused_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) h3 = fixture_client(fx, NULL);
 	g_autoptr(AsQuicClient) good = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(1000, 18);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(1000, 18);
 	Result r = {0};
 
 	as_quic_client_set_alpn(h3, "h3");
@@ -1074,7 +1045,7 @@ as_quic_dual_stack_func(Fixture *fx, gconstpointer user_data)
 
 	for (guint i = 0; i < G_N_ELEMENTS(hosts); i++) {
 		g_autoptr(AsQuicClient) client = NULL;
-		g_autoptr(GBytes) bytes = random_bytes(50000, 20 + i);
+		g_autoptr(GBytes) bytes = as_test_random_bytes(50000, 20 + i);
 		g_autofree gchar *name = g_strdup_printf("dual-%u", i);
 		Result r = {0};
 
@@ -1098,7 +1069,7 @@ static void
 as_quic_retry_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(300000, 30);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(300000, 30);
 	AsQuicServerStats stats;
 	Result r = {0};
 
@@ -1281,7 +1252,7 @@ as_quic_flood_func(Fixture *fx, gconstpointer user_data)
 	g_autoptr(GSocket) sock = raw_udp_socket();
 	g_autoptr(GSocketAddress) server = fixture_server_address(fx);
 	g_autoptr(AsQuicClient) client = NULL;
-	g_autoptr(GBytes) bytes = random_bytes(100000, 40);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(100000, 40);
 	AsQuicServerStats stats;
 	gsize rss_after_first;
 	gsize rss_after_second;
@@ -1347,7 +1318,7 @@ as_quic_backpressure_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
 	g_autofree gchar *path = g_build_filename(fx->tmpdir, "big.bin", NULL);
-	g_autoptr(GBytes) bytes = random_bytes(40 * 1024 * 1024, 50);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(40 * 1024 * 1024, 50);
 	g_autofree gchar *sha = bytes_sha256(bytes);
 	g_autoptr(GError) error = NULL;
 	guint resumer;
@@ -1382,10 +1353,10 @@ static void
 as_quic_cancel_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(32 * 1024 * 1024, 60);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(32 * 1024 * 1024, 60);
 	g_autoptr(GCancellable) cancellable = g_cancellable_new();
 	g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_bytes(bytes);
-	g_autoptr(GBytes) small = random_bytes(1000, 61);
+	g_autoptr(GBytes) small = as_test_random_bytes(1000, 61);
 	gint64 deadline = g_get_monotonic_time() + TEST_TIMEOUT_MS * 1000;
 	Result r = {0};
 
@@ -1418,7 +1389,7 @@ static void
 as_quic_idle_timeout_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(1000, 70);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(1000, 70);
 	AsQuicClientStats stats;
 	gint64 deadline;
 	Result r = {0};
@@ -1450,7 +1421,7 @@ static void
 as_quic_slow_reply_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(100000, 75);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(100000, 75);
 	AsQuicClientStats stats;
 	Result r = {0};
 
@@ -1471,7 +1442,7 @@ static void
 as_quic_no_offload_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = NULL;
-	g_autoptr(GBytes) bytes = random_bytes(8 * 1024 * 1024 + 3, 85);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(8 * 1024 * 1024 + 3, 85);
 	g_autofree gchar *sha = bytes_sha256(bytes);
 	Result r = {0};
 
@@ -1493,7 +1464,7 @@ static void
 as_quic_server_close_func(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = fixture_client(fx, NULL);
-	g_autoptr(GBytes) bytes = random_bytes(16 * 1024 * 1024, 80);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(16 * 1024 * 1024, 80);
 	gint64 deadline = g_get_monotonic_time() + TEST_TIMEOUT_MS * 1000;
 	Result r = {0};
 
@@ -1538,7 +1509,7 @@ as_quic_gtlsclient_func(Fixture *fx, gconstpointer user_data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(AsQuicClient) client = NULL;
-	g_autoptr(GBytes) bytes = random_bytes(1000, 90);
+	g_autoptr(GBytes) bytes = as_test_random_bytes(1000, 90);
 	SubprocessResult sr = {0};
 	AsQuicServerStats stats;
 	gint64 deadline;

@@ -13,6 +13,7 @@
 #include "as-quic-v2-store.h"
 #include "as-quic-v2.h"
 #include "as-sha256.h"
+#include "as-test-daemon.h"
 #include "as-tls-identity.h"
 
 /* every wait in this file is bounded by this */
@@ -89,20 +90,6 @@ wait_count(guint *count, guint want)
 	g_source_remove(wake);
 }
 
-static GBytes *
-random_bytes(gsize len, guint32 seed)
-{
-	GRand *rand = g_rand_new_with_seed(seed);
-	guint8 *buf = g_malloc(len + 4);
-
-	for (gsize i = 0; i < len; i += 4) {
-		guint32 v = g_rand_int(rand);
-		memcpy(buf + i, &v, 4);
-	}
-	g_rand_free(rand);
-	return g_bytes_new_take(buf, len);
-}
-
 /* writes @bytes to a file in the fixture's dir and opens it */
 static int
 write_source(Fixture *fx, const gchar *name, GBytes *bytes, gchar **sha256)
@@ -133,22 +120,6 @@ assert_received(Fixture *fx, const gchar *rel, GBytes *expected)
 	g_assert_no_error(error);
 	g_assert_cmpmem(contents, len, g_bytes_get_data(expected, NULL),
 			g_bytes_get_size(expected));
-}
-
-static void
-rm_rf(const gchar *path)
-{
-	GDir *dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	if (dir != NULL) {
-		while ((name = g_dir_read_name(dir)) != NULL) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		g_dir_close(dir);
-	}
-	g_remove(path);
 }
 
 /* ---- the receiver: the real chunk store behind the v2 store ingest ---- */
@@ -395,7 +366,7 @@ fixture_teardown(Fixture *fx, gconstpointer user_data)
 	g_clear_object(&fx->store);
 	g_clear_object(&fx->identity);
 	g_ptr_array_unref(fx->held);
-	rm_rf(fx->tmpdir);
+	as_test_rm_rf(fx->tmpdir);
 	g_free(fx->recv_dir);
 	g_free(fx->tmpdir);
 }
@@ -620,7 +591,7 @@ test_upload(Fixture *fx, gconstpointer user_data)
 		g_autofree gchar *task = g_strdup_printf("task-%u", i);
 		int fd;
 
-		data[i] = random_bytes(sizes[i], i + 1);
+		data[i] = as_test_random_bytes(sizes[i], i + 1);
 		fd = write_source(fx, name, data[i], &sha);
 		start_upload(client, paths[i], fd, sizes[i], task, i == 2 ? NULL : sha, &w[i]);
 		close(fd);
@@ -651,7 +622,7 @@ static void
 test_already_complete(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = new_client(fx, TEST_TOKEN);
-	g_autoptr(GBytes) data = random_bytes(200000, 7);
+	g_autoptr(GBytes) data = as_test_random_bytes(200000, 7);
 	g_autofree gchar *sha = NULL;
 	UploadWait w = {0};
 	int fd = write_source(fx, "src", data, &sha);
@@ -685,7 +656,7 @@ test_bad_token(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = new_client(fx, "wrong");
 	g_autoptr(AsQuicClient) none = new_client(fx, NULL);
-	g_autoptr(GBytes) data = random_bytes(1000, 3);
+	g_autoptr(GBytes) data = as_test_random_bytes(1000, 3);
 	g_autofree gchar *sha = NULL;
 	UploadWait w = {0};
 	AsQuicServerStats stats;
@@ -778,7 +749,7 @@ static void
 test_bad_chunk_hash(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = new_client(fx, TEST_TOKEN);
-	g_autoptr(GBytes) data = random_bytes(3 * TEST_CHUNK_SIZE, 11);
+	g_autoptr(GBytes) data = as_test_random_bytes(3 * TEST_CHUNK_SIZE, 11);
 	g_autoptr(GByteArray) req = g_byte_array_new();
 	g_autoptr(GBytes) request = NULL;
 	g_autoptr(GBytes) reply = NULL;
@@ -891,7 +862,7 @@ test_resume_after_kill(Fixture *fx, gconstpointer user_data)
 	g_autoptr(AsQuicClient) first = new_client(fx, TEST_TOKEN);
 	g_autoptr(AsQuicClient) second = new_client(fx, TEST_TOKEN);
 	const gsize size = 48 * 1024 * 1024 + 5;
-	g_autoptr(GBytes) data = random_bytes(size, 99);
+	g_autoptr(GBytes) data = as_test_random_bytes(size, 99);
 	g_autofree gchar *sha = NULL;
 	g_autoptr(AsChunkTask) task = NULL;
 	g_autoptr(GError) error = NULL;
@@ -948,7 +919,7 @@ test_many_files(Fixture *fx, gconstpointer user_data)
 
 	for (guint i = 0; i < n; i++) {
 		gsize size = 70000 + i * 1000;
-		GBytes *bytes = random_bytes(size, 1000 + i);
+		GBytes *bytes = as_test_random_bytes(size, 1000 + i);
 		g_autofree gchar *sha = NULL;
 		g_autofree gchar *name = g_strdup_printf("src-%u", i);
 		g_autofree gchar *path = g_strdup_printf("many/file-%02u", i);
@@ -977,7 +948,7 @@ test_backpressure(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = new_client(fx, NULL);
 	const gsize size = 64 * 1024 * 1024;
-	g_autoptr(GBytes) data = random_bytes(size, 21);
+	g_autoptr(GBytes) data = as_test_random_bytes(size, 21);
 	g_autofree gchar *sha = NULL;
 	UploadWait w = {0};
 	guint64 stalled_at;
@@ -1047,7 +1018,7 @@ test_v1_refused(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(AsQuicClient) client = new_client(fx, TEST_TOKEN);
 	g_autoptr(AsQuicClient) v1 = new_client(fx, NULL);
-	g_autoptr(GBytes) data = random_bytes(1000, 5);
+	g_autoptr(GBytes) data = as_test_random_bytes(1000, 5);
 	g_autofree gchar *sha = NULL;
 	UploadWait w = {0};
 	int fd = write_source(fx, "src", data, &sha);
