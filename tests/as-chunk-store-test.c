@@ -877,6 +877,106 @@ test_wait_hashed(AsChunkTask *task, guint32 chunks)
 	}
 }
 
+/*
+ * One chunk written unhashed (@body, the chunk's bytes or not) and verified by reading it
+ * back against @expected_hex, as the HTTP receiver does for a chunk with X-Chunk-Hash.
+ */
+static gboolean
+test_upload_read_back(AsChunkTask *task,
+		      guint32 index,
+		      GBytes *body,
+		      const gchar *expected_hex,
+		      gchar **sha256_out,
+		      GError **error)
+{
+	guint64 offset = 0, length = 0;
+	AsChunkClaim claim = {0};
+
+	g_assert_true(as_chunk_task_chunk_range(task, index, &offset, &length, NULL));
+	g_assert_cmpuint(g_bytes_get_size(body), ==, length);
+	g_assert_true(as_chunk_task_begin_chunk(task, index, length, NULL, &claim, NULL));
+	g_assert_false(claim.already_done);
+	g_assert_false(claim.verify);
+	g_assert_true(test_write_at(as_chunk_task_get_fd(task), offset,
+				    g_bytes_get_data(body, NULL), length, NULL));
+	return as_chunk_task_end_chunk_verify(task, &claim, expected_hex, NULL, sha256_out, error);
+}
+
+static void
+as_chunk_store_read_back_func(TestFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GBytes) file = test_make_data(TEST_TOTAL_SIZE, 21);
+	g_autoptr(AsChunkTask) task = test_open_default(fx, "task-read-back", "read-back.bin");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *expected_hex = test_bytes_sha256(file);
+	g_autofree gchar *sha256 = NULL;
+	g_autofree gchar *rel_path = NULL;
+	gchar *chunk_hex[TEST_TOTAL_CHUNKS] = {NULL};
+	GBytes *chunk[TEST_TOTAL_CHUNKS] = {NULL};
+	gint64 start;
+
+	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i++) {
+		guint64 offset = (guint64)i * TEST_CHUNK_SIZE;
+		chunk[i] = g_bytes_new_from_bytes(file, offset,
+						  MIN(TEST_CHUNK_SIZE, TEST_TOTAL_SIZE - offset));
+		chunk_hex[i] = test_bytes_sha256(chunk[i]);
+	}
+
+	/* in order: the same read advances the whole-file hash, before the call returns */
+	g_assert_true(test_upload_read_back(task, 0, chunk[0], chunk_hex[0], &sha256, &error));
+	g_assert_no_error(error);
+	g_assert_cmpstr(sha256, ==, chunk_hex[0]);
+	g_assert_true(as_chunk_task_is_chunk_done(task, 0));
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 1);
+	g_clear_pointer(&sha256, g_free);
+
+	/* bytes that are not what the sender hashed: refused with what the disk holds, the
+	 * chunk stays missing and the whole-file hash does not move */
+	{
+		g_autoptr(GBytes) bad = test_make_data(TEST_CHUNK_SIZE, 99);
+		g_autofree gchar *bad_hex = test_bytes_sha256(bad);
+		g_assert_false(test_upload_read_back(task, 1, bad, chunk_hex[1], &sha256, &error));
+		g_assert_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH);
+		g_assert_cmpstr(sha256, ==, bad_hex);
+		g_assert_false(as_chunk_task_is_chunk_done(task, 1));
+		g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 1);
+		g_clear_error(&error);
+		g_clear_pointer(&sha256, g_free);
+	}
+	/* the claim was released: the chunk is sent again without a takeover */
+	g_assert_true(test_upload_read_back(task, 1, chunk[1], chunk_hex[1], NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 2);
+
+	/* ahead of a chunk nobody sends: verified on its own after a short wait */
+	start = g_get_monotonic_time();
+	g_assert_true(test_upload_read_back(task, 3, chunk[3], chunk_hex[3], NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
+	g_assert_true(as_chunk_task_is_chunk_done(task, 3));
+	g_assert_cmpuint(as_chunk_task_get_hashed_chunks(task), ==, 2);
+
+	/* the gap fills in order; the hash then also covers the chunk after it */
+	g_assert_true(test_upload_read_back(task, 2, chunk[2], chunk_hex[2], NULL, &error));
+	g_assert_no_error(error);
+	test_wait_hashed(task, 4);
+
+	/* the rest the usual way; complete gives the digest of the whole file */
+	for (guint32 i = 4; i < TEST_TOTAL_CHUNKS; i++) {
+		g_assert_true(test_upload_chunk(task, i, file, NULL, &error));
+		g_assert_no_error(error);
+	}
+	rel_path = test_complete(task, expected_hex, FALSE, &sha256, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(rel_path, ==, "read-back.bin");
+	g_assert_cmpstr(sha256, ==, expected_hex);
+	test_assert_file_equals(fx, "read-back.bin", file);
+	for (guint32 i = 0; i < TEST_TOTAL_CHUNKS; i++) {
+		g_bytes_unref(chunk[i]);
+		g_free(chunk_hex[i]);
+	}
+}
+
 /* drops the last reference of the test, then waits for a hash worker to drop its own */
 static void
 test_drop_task(AsChunkTask **task)
@@ -1697,6 +1797,7 @@ main(int argc, char **argv)
 		{"/aerosync/chunk-store/conflict", as_chunk_store_conflict_func},
 		{"/aerosync/chunk-store/restart", as_chunk_store_restart_func},
 		{"/aerosync/chunk-store/hash-follows", as_chunk_store_hash_follows_func},
+		{"/aerosync/chunk-store/read-back", as_chunk_store_read_back_func},
 		{"/aerosync/chunk-store/hash-restart", as_chunk_store_hash_restart_func},
 		{"/aerosync/chunk-store/hash-reboot", as_chunk_store_hash_reboot_func},
 		{"/aerosync/chunk-store/hash-damaged", as_chunk_store_hash_damaged_func},

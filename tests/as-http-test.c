@@ -1475,11 +1475,18 @@ as_test_http_chunked(void)
 			as_test_read_range(src, 2 * AS_TEST_CHUNK_SIZE, AS_TEST_CHUNK_SIZE);
 		g_autoptr(AsTestReply) reply = NULL;
 		g_autoptr(AsTestReply) st = NULL;
+		g_autofree gchar *actual = as_test_bytes_sha256(data);
+		JsonObject *obj;
 		soup_message_headers_replace(
 			soup_message_get_request_headers(msg), "X-Chunk-Hash",
 			"abababababababababababababababababababababababababababababababab");
 		reply = as_test_daemon_send(d, msg, data, NULL);
 		as_test_assert_error_reply(reply, SOUP_STATUS_BAD_REQUEST);
+		/* the chunk is verified by reading back what was written: that is what it shows */
+		obj = as_test_reply_object(reply);
+		g_assert_cmpstr(as_test_str(obj, "error"), ==, "chunk SHA-256 mismatch");
+		g_assert_cmpint(as_test_int(obj, "chunk_index"), ==, 2);
+		g_assert_cmpstr(as_test_str(obj, "actual"), ==, actual);
 		st = as_test_daemon_get(d, "/upload/status?task_id=t1");
 		g_assert_cmpint(as_test_int(as_test_reply_object(st), "received_chunks"), ==, 3);
 	}

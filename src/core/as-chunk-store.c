@@ -73,6 +73,9 @@
 
 /* the hash workers of all tasks share a pool of at least this many threads; a task waiting
  * for a thread only hashes later, and complete waits for it */
+/* how long a chunk to verify waits for the whole-file hash to reach it, see
+ * as_chunk_task_take_hash_for() */
+#define AS_CHUNK_FUSE_WAIT_MS	  250
 #define AS_CHUNK_HASH_MIN_THREADS 2
 
 /* values of one .map byte */
@@ -737,6 +740,30 @@ out:
 }
 
 /*
+ * The whole-file hash now covers chunk @index too: keep @state (taken) as the prefix and
+ * save it. Only the thread that set hash_busy calls this, and only for a done chunk.
+ */
+static void
+as_chunk_task_hash_advanced(AsChunkTask *self, AsSha256State *state, guint32 index)
+{
+	as_chunk_task_save_hash(self, state, index + 1);
+	g_mutex_lock(&self->mutex);
+	as_sha256_state_free(self->prefix_hash);
+	self->prefix_hash = state;
+	self->hashed_chunks = index + 1;
+	g_mutex_unlock(&self->mutex);
+
+	/* hashed chunks are never read again: to the disk and out of the page cache */
+	if (self->total_size >= AS_WRITE_BEHIND_MIN_BYTES) {
+		if (!self->behind_ready) {
+			as_write_behind_init(&self->behind, self->data_fd, 0);
+			self->behind_ready = TRUE;
+		}
+		as_write_behind_advance(&self->behind, as_chunk_task_prefix_bytes(self, index + 1));
+	}
+}
+
+/*
  * Advances the whole-file hash over every chunk that is done and next in order. Only the
  * thread that set hash_busy calls this. Done chunks are never rewritten, so they are read
  * without the lock. Returns FALSE on a read error, with the hash still at a chunk boundary.
@@ -769,22 +796,7 @@ as_chunk_task_hash_done_chunks(AsChunkTask *self, GCancellable *cancellable, GEr
 				       self->id);
 			return FALSE;
 		}
-		as_chunk_task_save_hash(self, state, index + 1);
-		g_mutex_lock(&self->mutex);
-		as_sha256_state_free(self->prefix_hash);
-		self->prefix_hash = g_steal_pointer(&state);
-		self->hashed_chunks = index + 1;
-		g_mutex_unlock(&self->mutex);
-
-		/* hashed chunks are never read again: to the disk and out of the page cache */
-		if (self->total_size >= AS_WRITE_BEHIND_MIN_BYTES) {
-			if (!self->behind_ready) {
-				as_write_behind_init(&self->behind, self->data_fd, 0);
-				self->behind_ready = TRUE;
-			}
-			as_write_behind_advance(&self->behind,
-						as_chunk_task_prefix_bytes(self, index + 1));
-		}
+		as_chunk_task_hash_advanced(self, g_steal_pointer(&state), index);
 	}
 }
 
@@ -2153,6 +2165,13 @@ as_chunk_task_verify_range(AsChunkTask *self, guint32 index, const gchar *sha256
 	return TRUE;
 }
 
+static gboolean as_chunk_task_end_chunk_full(AsChunkTask *self,
+					     const AsChunkClaim *claim,
+					     gboolean success,
+					     const gchar *sha256,
+					     gboolean *recorded,
+					     GError **error);
+
 /**
  * as_chunk_task_end_chunk:
  * @self: a #AsChunkTask
@@ -2175,6 +2194,18 @@ as_chunk_task_end_chunk(AsChunkTask *self,
 			gboolean success,
 			const gchar *sha256,
 			GError **error)
+{
+	return as_chunk_task_end_chunk_full(self, claim, success, sha256, NULL, error);
+}
+
+/* as_chunk_task_end_chunk(); @recorded (nullable) tells whether this call marked it done */
+static gboolean
+as_chunk_task_end_chunk_full(AsChunkTask *self,
+			     const AsChunkClaim *claim,
+			     gboolean success,
+			     const gchar *sha256,
+			     gboolean *recorded,
+			     GError **error)
 {
 	g_autoptr(GMutexLocker) locker = NULL;
 	AsChunkClaimRec *rec;
@@ -2260,6 +2291,10 @@ as_chunk_task_end_chunk(AsChunkTask *self,
 	as_chunk_task_range_unlocked(self, index, &offset, &length);
 	self->done_count++;
 	self->bytes_done += length;
+	if (recorded != NULL)
+		*recorded = TRUE;
+	/* a chunk waiting in as_chunk_task_take_hash_for() may have waited for this one */
+	g_cond_broadcast(&self->hash_cond);
 	/* the only chunk of an ephemeral task is the whole file: its writer's digest is the
 	 * file's, nothing needs reading back */
 	if (self->ephemeral && sha256 != NULL && as_sha256_hex_is_valid(sha256)) {
@@ -2269,6 +2304,150 @@ as_chunk_task_end_chunk(AsChunkTask *self,
 	}
 	as_chunk_task_kick_hash_locked(self);
 	return TRUE;
+}
+
+/* TRUE if every chunk in [first, end) is done; with the lock held */
+static gboolean
+as_chunk_task_all_done_locked(AsChunkTask *self, guint32 first, guint32 end)
+{
+	for (guint32 i = first; i < end; i++) {
+		gboolean done = FALSE;
+		if (!as_chunk_task_read_map_byte(self, i, &done, NULL) || !done)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * Tries to own the whole-file hash with it standing right before chunk @index, for
+ * as_chunk_task_end_chunk_verify(). A hash behind by done chunks only is caught up first;
+ * one busy elsewhere, or waiting for a chunk still in flight just before this one, is waited
+ * for a little (AS_CHUNK_FUSE_WAIT_MS): chunks that finish slightly out of order would
+ * otherwise each be read twice, and the second reads make the hash fall further behind.
+ * Returns FALSE (not owning the hash) when the chunk is to be verified on its own.
+ */
+static gboolean
+as_chunk_task_take_hash_for(AsChunkTask *self, guint32 index)
+{
+	gint64 deadline = g_get_monotonic_time() + AS_CHUNK_FUSE_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+	g_autoptr(GError) error_local = NULL;
+	gboolean owned = FALSE;
+
+	g_mutex_lock(&self->mutex);
+	while (!self->ephemeral && self->prefix_hash != NULL &&
+	       self->state == AS_CHUNK_TASK_STATE_RECEIVING && self->hashed_chunks <= index) {
+		if (!self->hash_busy &&
+		    as_chunk_task_all_done_locked(self, self->hashed_chunks, index)) {
+			self->hash_busy = TRUE;
+			owned = TRUE;
+			break;
+		}
+		if (!g_cond_wait_until(&self->hash_cond, &self->mutex, deadline))
+			break;
+	}
+	g_mutex_unlock(&self->mutex);
+	if (!owned)
+		return FALSE;
+
+	/* done chunks before this one: what the worker would have hashed next */
+	if (as_chunk_task_hash_done_chunks(self, NULL, &error_local) &&
+	    self->hashed_chunks == index)
+		return TRUE;
+	if (error_local != NULL)
+		g_debug("%s", error_local->message);
+	as_chunk_task_release_hash(self);
+	return FALSE;
+}
+
+/**
+ * as_chunk_task_end_chunk_verify:
+ * @self: a #AsChunkTask
+ * @claim: what as_chunk_task_begin_chunk() gave; not one with @claim->verify set
+ * @expected_sha256: the SHA-256 the sender gave for the chunk
+ * @cancellable: (nullable): a #GCancellable
+ * @sha256_out: (out) (optional) (transfer full): the digest of what the disk holds
+ * @error: (nullable): optional return location for an error
+ *
+ * For a chunk written without hashing it on the way in: reads it back, checks it against
+ * @expected_sha256 and, if it matches, ends the claim like as_chunk_task_end_chunk() with
+ * success. When the whole-file hash stands right before this chunk (the chunks before it are
+ * done and hashed, the usual case when chunks arrive in order) the same read advances it, so
+ * the receiver reads and hashes the chunk once for both digests instead of twice. This blocks:
+ * call it on a worker thread. The claim is released whatever the outcome.
+ *
+ * Returns: %TRUE if the chunk is now done; %AS_ERROR_HASH_MISMATCH (with @sha256_out set) if
+ *   the disk does not hold what the sender hashed
+ **/
+gboolean
+as_chunk_task_end_chunk_verify(AsChunkTask *self,
+			       const AsChunkClaim *claim,
+			       const gchar *expected_sha256,
+			       GCancellable *cancellable,
+			       gchar **sha256_out,
+			       GError **error)
+{
+	g_autoptr(AsSha256State) chunk_state = as_sha256_state_new();
+	g_autoptr(AsSha256State) prefix_state = NULL;
+	g_autofree gchar *sha256 = NULL;
+	guint64 offset, length;
+	gboolean fused = FALSE;
+	gboolean recorded = FALSE;
+	gboolean ok;
+
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	g_return_val_if_fail(claim != NULL && !claim->verify, FALSE);
+	g_return_val_if_fail(as_sha256_hex_is_valid(expected_sha256), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (!as_chunk_task_check_index(self, claim->index, error)) {
+		as_chunk_task_end_chunk(self, claim, FALSE, NULL, NULL);
+		return FALSE;
+	}
+	as_chunk_task_range_unlocked(self, claim->index, &offset, &length);
+
+	fused = as_chunk_task_take_hash_for(self, claim->index);
+
+	if (fused) {
+		/* only the owner of the hash touches prefix_hash */
+		prefix_state = as_sha256_state_copy(self->prefix_hash);
+		ok = as_sha256_state_update_pair_fd_range(chunk_state, prefix_state, self->data_fd,
+							  offset, length, cancellable, error);
+	} else {
+		ok = as_sha256_state_update_fd_range(chunk_state, self->data_fd, offset, length,
+						     cancellable, error);
+	}
+	if (!ok) {
+		g_prefix_error(error, "failed to read back chunk %u of task %s: ", claim->index,
+			       self->id);
+	} else {
+		sha256 = as_sha256_state_finish_hex(chunk_state);
+		if (!as_sha256_hex_equal(sha256, expected_sha256)) {
+			g_set_error(error, AS_ERROR, AS_ERROR_HASH_MISMATCH,
+				    "chunk %u of task %s: SHA-256 mismatch: expected %s, got %s",
+				    claim->index, self->id, expected_sha256, sha256);
+			ok = FALSE;
+		}
+	}
+	if (ok) {
+		ok = as_chunk_task_end_chunk_full(self, claim, TRUE, sha256, &recorded, error);
+	} else {
+		as_chunk_task_end_chunk(self, claim, FALSE, NULL, NULL);
+	}
+
+	/* what was hashed is what this claim recorded as done: the prefix may cover it */
+	if (fused) {
+		if (ok && recorded)
+			as_chunk_task_hash_advanced(self, g_steal_pointer(&prefix_state),
+						    claim->index);
+		g_mutex_lock(&self->mutex);
+		self->hash_busy = FALSE;
+		g_cond_broadcast(&self->hash_cond);
+		as_chunk_task_kick_hash_locked(self);
+		g_mutex_unlock(&self->mutex);
+	}
+	if (sha256_out != NULL)
+		*sha256_out = g_steal_pointer(&sha256);
+	return ok;
 }
 
 typedef struct {

@@ -131,6 +131,12 @@ gboolean as_chunk_task_end_chunk(AsChunkTask *self,
 				 gboolean success,
 				 const gchar *sha256,
 				 GError **error);
+gboolean as_chunk_task_end_chunk_verify(AsChunkTask *self,
+					const AsChunkClaim *claim,
+					const gchar *expected_sha256,
+					GCancellable *cancellable,
+					gchar **sha256_out,
+					GError **error);
 void
 as_chunk_task_abandon_chunk(AsChunkTask *self, const AsChunkClaim *claim, AsDiskWriter *writer);
 gboolean as_chunk_task_is_chunk_done(AsChunkTask *self, guint32 index);

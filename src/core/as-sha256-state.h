@@ -23,6 +23,13 @@ gboolean as_sha256_state_update_fd_range(AsSha256State *self,
 					 guint64 length,
 					 GCancellable *cancellable,
 					 GError **error);
+gboolean as_sha256_state_update_pair_fd_range(AsSha256State *a,
+					      AsSha256State *b,
+					      int fd,
+					      guint64 offset,
+					      guint64 length,
+					      GCancellable *cancellable,
+					      GError **error);
 guint64 as_sha256_state_get_length(const AsSha256State *self);
 gchar *as_sha256_state_finish_hex(const AsSha256State *self);
 GBytes *as_sha256_state_save(const AsSha256State *self);

@@ -27,7 +27,12 @@ typedef struct {
 	guint32 index;
 	guint64 length;
 	guint64 received;
-	gchar *expected_sha256; /* X-Chunk-Hash */
+	gchar *expected_sha256;	    /* X-Chunk-Hash */
+	gboolean read_back;	    /* written unhashed, then verified by reading it back */
+	gboolean recorded;	    /* read back, verified and marked done by the worker */
+	gchar *read_back_sha256;    /* what the worker found on disk */
+	AsHttpPump *pump;	    /* not owned: the pump waiting for the verdict, or NULL */
+	SoupServerMessage *msg_ref; /* owned ref while a libsoup request waits for it */
 	gboolean duplicate;
 	gboolean ended; /* end_chunk() was called or is on its way */
 	gboolean taken_over;
@@ -52,6 +57,7 @@ as_chunk_ctx_free(AsChunkCtx *ctx)
 	g_clear_object(&ctx->task);
 	g_clear_object(&ctx->transfer);
 	g_free(ctx->expected_sha256);
+	g_free(ctx->read_back_sha256);
 	g_object_unref(ctx->engine);
 	g_free(ctx);
 }
@@ -182,6 +188,72 @@ as_http_chunk_pump_progress_cb(AsHttpPump *pump, guint64 bytes_done, gpointer us
 				   as_chunk_task_get_bytes_done(ctx->task) + bytes_done);
 }
 
+/* on a worker thread: the only read and hash of the chunk on this side, see read_back */
+static void
+as_http_chunk_read_back_thread(GTask *task,
+			       gpointer source_object,
+			       gpointer task_data,
+			       GCancellable *cancellable)
+{
+	AsChunkCtx *ctx = task_data;
+	GError *error = NULL;
+
+	ctx->recorded = as_chunk_task_end_chunk_verify(ctx->task, &ctx->claim, ctx->expected_sha256,
+						       cancellable, &ctx->read_back_sha256, &error);
+	if (!ctx->recorded) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+as_http_chunk_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsChunkCtx *ctx = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint status = 0;
+
+	/* a mismatch is told from the digest, like one found while the body came in */
+	if (!g_task_propagate_boolean(G_TASK(res), &error) &&
+	    g_error_matches(error, AS_ERROR, AS_ERROR_HASH_MISMATCH))
+		g_clear_error(&error);
+	if (ctx->pump != NULL) {
+		AsHttpPump *pump = ctx->pump;
+		obj = as_http_chunk_settle(ctx, ctx->read_back_sha256, error,
+					   as_http_pump_get_peer(pump), &status);
+		as_http_pump_reply_json(pump, status, obj);
+		as_chunk_ctx_free(ctx);
+	} else {
+		/* the ctx belongs to the message: settle before dropping our reference */
+		g_autoptr(SoupServerMessage) msg = g_steal_pointer(&ctx->msg_ref);
+		obj = as_http_chunk_settle(ctx, ctx->read_back_sha256, error, as_http_peer(msg),
+					   &status);
+		as_http_reply_json(msg, status, obj);
+		soup_server_message_unpause(msg);
+	}
+}
+
+/*
+ * The body is written, unhashed: verify it on a worker thread (which also records it) and
+ * settle then. Returns FALSE when there is nothing to verify and the caller settles now.
+ */
+static gboolean
+as_http_chunk_read_back_start(AsChunkCtx *ctx, const GError *error)
+{
+	g_autoptr(GTask) task = NULL;
+
+	if (!ctx->read_back || error != NULL || ctx->taken_over || ctx->ended)
+		return FALSE;
+	ctx->ended = TRUE;
+	task = g_task_new(NULL, ctx->cancellable, as_http_chunk_read_back_cb, ctx);
+	g_task_set_check_cancellable(task, FALSE);
+	g_task_set_task_data(task, ctx, NULL);
+	g_task_run_in_thread(task, as_http_chunk_read_back_thread);
+	return TRUE;
+}
+
 static void
 as_http_chunk_pump_done_cb(AsHttpPump *pump,
 			   const gchar *sha256,
@@ -190,9 +262,12 @@ as_http_chunk_pump_done_cb(AsHttpPump *pump,
 {
 	AsChunkCtx *ctx = user_data;
 	guint status = 0;
-	g_autoptr(JsonObject) obj =
-		as_http_chunk_settle(ctx, sha256, error, as_http_pump_get_peer(pump), &status);
+	g_autoptr(JsonObject) obj = NULL;
 
+	ctx->pump = pump;
+	if (as_http_chunk_read_back_start(ctx, error))
+		return;
+	obj = as_http_chunk_settle(ctx, sha256, error, as_http_pump_get_peer(pump), &status);
 	as_http_pump_reply_json(pump, status, obj);
 	as_chunk_ctx_free(ctx);
 }
@@ -250,8 +325,13 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 		goto fail;
 	}
 	already_done = claim.already_done;
-	/* a chunk taken over is read back at the end and compared with what we wrote */
-	hash = chunk_hash != NULL || claim.verify;
+	/*
+	 * A chunk taken over is hashed as it is written, then read back and compared with that.
+	 * Any other chunk with an X-Chunk-Hash is written unhashed and read back once at the
+	 * end: that one read gives its digest and, for a chunk in order, advances the
+	 * whole-file hash too, where hashing on the way in meant hashing every byte twice.
+	 */
+	hash = claim.verify;
 
 	ctx = g_new0(AsChunkCtx, 1);
 	ctx->engine = g_object_ref(engine);
@@ -263,6 +343,7 @@ as_http_chunk_begin(AsEngine *engine, SoupServerMessage *msg)
 	ctx->length = length;
 	ctx->duplicate = already_done;
 	ctx->expected_sha256 = g_strdup(chunk_hash);
+	ctx->read_back = chunk_hash != NULL && !claim.verify;
 	/* a duplicate moves nothing: no transfer is created or revived for it */
 	if (!already_done)
 		ctx->transfer = g_object_ref(as_http_chunk_transfer(engine, msg, ctx->task));
@@ -354,8 +435,8 @@ as_http_chunk_settle(
 		*status = SOUP_STATUS_BAD_REQUEST;
 		return obj;
 	}
-	if (error == NULL &&
-	    as_chunk_task_end_chunk(ctx->task, &ctx->claim, TRUE, sha256, &error_local)) {
+	if (error == NULL && (ctx->recorded || as_chunk_task_end_chunk(ctx->task, &ctx->claim, TRUE,
+								       sha256, &error_local))) {
 		as_metrics_bytes_received(as_engine_get_metrics(ctx->engine), ctx->length);
 		as_engine_receive_progress(ctx->engine, ctx->transfer,
 					   as_chunk_task_get_bytes_done(ctx->task));
@@ -382,6 +463,10 @@ as_http_chunk_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
 	g_clear_object(&ctx->writer);
+	if (as_http_chunk_read_back_start(ctx, error)) {
+		ctx->msg_ref = g_steal_pointer(&msg);
+		return;
+	}
 	obj = as_http_chunk_settle(ctx, sha256, error, as_http_peer(msg), &status);
 	as_http_reply_json(msg, status, obj);
 	soup_server_message_unpause(msg);
