@@ -1053,6 +1053,62 @@ as_test_http_batch(void)
 	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
 }
 
+/* more files than one publish group (64): every group is published before the reply, and a
+ * file whose part hash is wrong fails alone, in whichever group it falls */
+static void
+as_test_http_batch_many(void)
+{
+	g_autoptr(AsTestDaemon) d = as_test_started(NULL);
+	g_autoptr(SoupMultipart) mp = soup_multipart_new(SOUP_FORM_MIME_TYPE_MULTIPART);
+	g_autoptr(AsTestReply) reply = NULL;
+	g_autoptr(GPtrArray) bodies = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	const guint n_files = 150;
+	const guint bad_index = 70;
+	JsonArray *files;
+
+	for (guint i = 0; i < n_files; i++) {
+		g_autoptr(GBytes) body = as_test_random_bytes(1000 + i, 100 + i);
+		g_autoptr(SoupMessageHeaders) hdrs =
+			soup_message_headers_new(SOUP_MESSAGE_HEADERS_MULTIPART);
+		g_autofree gchar *name = g_strdup_printf("many/f%03u.bin", i);
+		g_autofree gchar *disposition =
+			g_strdup_printf("form-data; name=\"%s\"; filename=\"f%03u.bin\"", name, i);
+		g_autofree gchar *sha = as_test_bytes_sha256(body);
+		soup_message_headers_replace(hdrs, "Content-Disposition", disposition);
+		soup_message_headers_replace(hdrs, "Content-Type", "application/octet-stream");
+		soup_message_headers_replace(
+			hdrs, "X-File-Hash",
+			i == bad_index
+				? "abababababababababababababababababababababababababababababababab"
+				: sha);
+		soup_multipart_append_part(mp, hdrs, body);
+		g_ptr_array_add(bodies, g_steal_pointer(&body));
+	}
+	reply = as_test_post_multipart(d, "/upload/batch", mp);
+	as_test_reply_assert_status(reply, SOUP_STATUS_OK);
+	g_assert_cmpint(as_test_int(as_test_reply_object(reply), "saved"), ==, n_files - 1);
+	files = json_object_get_array_member(as_test_reply_object(reply), "files");
+	g_assert_cmpuint(json_array_get_length(files), ==, n_files);
+	for (guint i = 0; i < n_files; i++) {
+		g_autofree gchar *rel = g_strdup_printf("many/f%03u.bin", i);
+		g_autofree gchar *path = as_test_saved_path(d, rel);
+		if (i == bad_index) {
+			g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+			continue;
+		}
+		as_test_assert_file_bytes(path, g_ptr_array_index(bodies, i));
+	}
+	for (guint i = 0; i < n_files; i++) {
+		JsonObject *f = json_array_get_object_element(files, i);
+		g_autofree gchar *bad_name = g_strdup_printf("many/f%03u.bin", bad_index);
+		g_assert_cmpint(as_test_bool(f, "ok"), ==,
+				g_strcmp0(as_test_str(f, "name"), bad_name) != 0);
+	}
+	g_assert_cmpuint(as_test_count_saved(d), ==, n_files - 1);
+	g_assert_cmpuint(as_test_count_staging_temps(d), ==, 0);
+	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
+}
+
 /* -------- real curl -------- */
 
 static gchar *
@@ -1291,6 +1347,66 @@ static gboolean
 as_test_no_temps_cb(gpointer user_data)
 {
 	return as_test_count_staging_temps(AS_TEST_DAEMON(user_data)) == 0;
+}
+
+static gboolean
+as_test_three_saved_cb(gpointer user_data)
+{
+	return as_test_count_saved(AS_TEST_DAEMON(user_data)) == 3;
+}
+
+/* a batch whose client vanishes mid-body: the files that were complete and verified are
+ * published, the one cut short is dropped, and nothing stays staged */
+static void
+as_test_http_batch_truncated(void)
+{
+	g_autoptr(AsTestDaemon) d = as_test_started(NULL);
+	g_autoptr(GString) body = g_string_new(NULL);
+	g_autoptr(GPtrArray) bodies = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	const gchar *boundary = "as-test-boundary-7Hq2";
+
+	for (guint i = 0; i < 4; i++) {
+		g_autoptr(GBytes) data = as_test_random_bytes(5000, 40 + i);
+		g_string_append_printf(body,
+				       "--%s\r\n"
+				       "Content-Disposition: form-data; name=\"cut/f%u.bin\"; "
+				       "filename=\"f%u.bin\"\r\n"
+				       "Content-Type: application/octet-stream\r\n\r\n",
+				       boundary, i, i);
+		/* the last part stops halfway */
+		g_string_append_len(body, g_bytes_get_data(data, NULL),
+				    i == 3 ? 2500 : g_bytes_get_size(data));
+		if (i < 3)
+			g_string_append(body, "\r\n");
+		g_ptr_array_add(bodies, g_steal_pointer(&data));
+	}
+	{
+		g_autoptr(GSocketConnection) conn = as_test_daemon_raw_connect(d);
+		g_autofree gchar *head =
+			g_strdup_printf("POST /upload/batch HTTP/1.1\r\n"
+					"Host: 127.0.0.1:%u\r\n"
+					"Authorization: Bearer %s\r\n"
+					"Content-Type: multipart/form-data; boundary=%s\r\n"
+					"Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+					as_test_daemon_get_port(d), as_test_daemon_get_token(d),
+					boundary, body->len + 100000);
+		as_test_raw_write_all(conn, head, strlen(head));
+		as_test_raw_write_all(conn, body->str, body->len);
+		g_usleep(300 * G_TIME_SPAN_MILLISECOND);
+		g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+	}
+	g_assert_true(as_test_wait_for(as_test_three_saved_cb, d, AS_TEST_SETTLE_MS));
+	g_assert_true(as_test_wait_for(as_test_no_temps_cb, d, AS_TEST_SETTLE_MS));
+	for (guint i = 0; i < 4; i++) {
+		g_autofree gchar *rel = g_strdup_printf("cut/f%u.bin", i);
+		g_autofree gchar *path = as_test_saved_path(d, rel);
+		if (i == 3)
+			g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+		else
+			as_test_assert_file_bytes(path, g_ptr_array_index(bodies, i));
+	}
+	g_assert_true(as_test_wait_history(d, "cut/f3.bin", FALSE));
+	g_assert_cmpint(as_test_daemon_stop(d), ==, 0);
 }
 
 static void
@@ -2317,6 +2433,8 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/http/origin", as_test_http_origin);
 	g_test_add_func("/aerosync/http/upload-put", as_test_http_upload_put);
 	g_test_add_func("/aerosync/http/hash-mismatch", as_test_http_hash_mismatch);
+	g_test_add_func("/aerosync/http/batch-many", as_test_http_batch_many);
+	g_test_add_func("/aerosync/http/batch-truncated", as_test_http_batch_truncated);
 	g_test_add_func("/aerosync/http/collision", as_test_http_collision);
 	g_test_add_func("/aerosync/http/hostile-names", as_test_http_hostile_names);
 	g_test_add_func("/aerosync/http/symlink-escape", as_test_http_symlink_escape);

@@ -12,6 +12,7 @@
 #include "as-disk-usage.h"
 #include "as-error.h"
 #include "as-path.h"
+#include "as-publish-batch.h"
 #include "as-publish.h"
 
 /* threads publishing to one name at the same time */
@@ -726,6 +727,55 @@ as_publish_exhausted_func(PublishFixture *fx, gconstpointer user_data)
 	g_assert_true(publish_staged_exists(fx, staged));
 }
 
+/* many files at once: each lands or fails on its own, names never clobber, dirs are shared */
+static void
+as_publish_batch_func(PublishFixture *fx, gconstpointer user_data)
+{
+	g_autoptr(AsPublishBatch) batch = as_publish_batch_new(fx->staging_fd, fx->root_fd, FALSE);
+	g_autoptr(AsPublishBatch) empty = as_publish_batch_new(fx->staging_fd, fx->root_fd, FALSE);
+	g_autofree gchar *link = publish_path(fx, "evil");
+	g_autofree gchar *escaped = g_build_filename(fx->outside, "x.txt", NULL);
+	const gchar *rels[] = {"a.txt", "a.txt", "d/b.txt", "d/c.txt", "evil/x.txt", "e/f/g.txt"};
+	const gchar *expected[] = {"a.txt", "a_1.txt", "d/b.txt", "d/c.txt", NULL, "e/f/g.txt"};
+	gchar *staged[G_N_ELEMENTS(rels)] = {NULL};
+
+	g_assert_cmpint(symlink(fx->outside, link), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(rels); i++) {
+		g_autofree gchar *contents = g_strdup_printf("file %u", i);
+		staged[i] = publish_stage(fx, contents);
+		g_assert_cmpuint(as_publish_batch_add(batch, staged[i], rels[i]), ==, i);
+	}
+	g_assert_cmpuint(as_publish_batch_get_length(batch), ==, G_N_ELEMENTS(rels));
+
+	/* nothing moves before the batch runs */
+	for (guint i = 0; i < G_N_ELEMENTS(rels); i++)
+		g_assert_true(publish_staged_exists(fx, staged[i]));
+	as_publish_batch_run(batch);
+
+	for (guint i = 0; i < G_N_ELEMENTS(rels); i++) {
+		g_autofree gchar *contents = g_strdup_printf("file %u", i);
+		const gchar *published = as_publish_batch_get_published(batch, i);
+		g_assert_cmpstr(published, ==, expected[i]);
+		if (expected[i] == NULL) {
+			/* the symlinked parent fails that file alone; it stays staged */
+			g_assert_error((GError *)as_publish_batch_get_error(batch, i), AS_ERROR,
+				       AS_ERROR_PERMISSION_DENIED);
+			g_assert_true(publish_staged_exists(fx, staged[i]));
+		} else {
+			g_autofree gchar *path = publish_path(fx, published);
+			g_assert_null(as_publish_batch_get_error(batch, i));
+			assert_file_contents(path, contents);
+			g_assert_false(publish_staged_exists(fx, staged[i]));
+		}
+		g_free(staged[i]);
+	}
+	g_assert_false(g_file_test(escaped, G_FILE_TEST_EXISTS));
+
+	/* an empty batch has nothing to sync */
+	as_publish_batch_run(empty);
+	g_assert_cmpuint(as_publish_batch_get_length(empty), ==, 0);
+}
+
 static void
 as_publish_candidate_name_func(void)
 {
@@ -861,6 +911,8 @@ main(int argc, char **argv)
 		   publish_fixture_tear_down);
 	g_test_add("/aerosync/publish/exhausted", PublishFixture, NULL, publish_fixture_set_up,
 		   as_publish_exhausted_func, publish_fixture_tear_down);
+	g_test_add("/aerosync/publish/batch", PublishFixture, NULL, publish_fixture_set_up,
+		   as_publish_batch_func, publish_fixture_tear_down);
 	g_test_add_func("/aerosync/publish/candidate-name", as_publish_candidate_name_func);
 	g_test_add_func("/aerosync/publish/fsync-dir", as_publish_fsync_dir_func);
 	g_test_add_func("/aerosync/disk-usage/get", as_disk_usage_func);

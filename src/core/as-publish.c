@@ -230,6 +230,28 @@ as_publish_file_with_method(int staging_dir_fd,
 			    AsPublishMethod method,
 			    GError **error)
 {
+	return as_publish_file_full(staging_dir_fd, staged_name, root_fd, rel_path, overwrite,
+				    method, NULL, error);
+}
+
+/**
+ * as_publish_file_full:
+ * @dir_fd_out: (out) (optional): where to hand over the destination directory instead of
+ *   syncing it; the caller then syncs it (once for many files) with as_publish_fsync_dir()
+ *   and closes it. Set only on success.
+ *
+ * as_publish_file_with_method(), optionally leaving the directory sync to the caller.
+ **/
+gchar *
+as_publish_file_full(int staging_dir_fd,
+		     const gchar *staged_name,
+		     int root_fd,
+		     const gchar *rel_path,
+		     gboolean overwrite,
+		     AsPublishMethod method,
+		     int *dir_fd_out,
+		     GError **error)
+{
 	g_autofree gchar *sanitized = NULL;
 	g_autofree gchar *dirname = NULL;
 	g_autofree gchar *basename = NULL;
@@ -292,16 +314,18 @@ as_publish_file_with_method(int staging_dir_fd,
 	 * this function cannot know whether more files follow. It is also the largest cost of
 	 * many small files: 1000 x 64 KiB daemon to daemon took 3.5-3.7 s with it and 1.1-1.7 s
 	 * without it while the bench machine's disk was busy. Callers that publish many files
-	 * per request (/upload/batch) should instead stage them all, make the data durable
-	 * once (syncfs() of the staging folder), rename them all and sync each directory once
-	 * before the reply: for 1000 x 64 KiB in batches of 64 that measured 0.31-0.64 s against
-	 * 0.87-1.23 s for a directory fsync per file, and 0.67-0.83 s for no sync at all. The
-	 * data must be durable before the rename; chunked tasks sync it in
-	 * as_chunk_task_complete_async().
+	 * per request (/upload/batch) instead stage them all, make the data durable once
+	 * (syncfs() of the staging folder), rename them all and sync each directory once before
+	 * the reply. The data must be durable before the rename; chunked tasks sync it in
+	 * as_chunk_task_complete_async(). AsPublishBatch does that for /upload/batch.
 	 */
-	if (!as_publish_fsync_dir(dir_fd, &error_local))
-		g_warning("published '%s' but %s", name, error_local->message);
-	close(dir_fd);
+	if (dir_fd_out != NULL) {
+		*dir_fd_out = dir_fd;
+	} else {
+		if (!as_publish_fsync_dir(dir_fd, &error_local))
+			g_warning("published '%s' but %s", name, error_local->message);
+		close(dir_fd);
+	}
 
 	if (dirname[0] == '\0')
 		return g_steal_pointer(&name);

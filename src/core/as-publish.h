@@ -36,6 +36,14 @@ gchar *as_publish_file_with_method(int staging_dir_fd,
 				   gboolean overwrite,
 				   AsPublishMethod method,
 				   GError **error);
+gchar *as_publish_file_full(int staging_dir_fd,
+			    const gchar *staged_name,
+			    int root_fd,
+			    const gchar *rel_path,
+			    gboolean overwrite,
+			    AsPublishMethod method,
+			    int *dir_fd_out,
+			    GError **error);
 gchar *as_publish_candidate_name(const gchar *basename, guint n);
 gboolean as_publish_fsync_dir(int dir_fd, GError **error);
 

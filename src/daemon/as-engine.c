@@ -11,6 +11,7 @@
 #include "as-engine.h"
 #include "as-error.h"
 #include "as-history.h"
+#include "as-publish-batch.h"
 #include "as-publish.h"
 #include "as-sha256.h"
 
@@ -433,6 +434,218 @@ as_engine_receive_commit_finish(AsEngine *self, GAsyncResult *res, GError **erro
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
 	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* -------- many verified files published together (/upload/batch) -------- */
+
+typedef struct {
+	AsTransfer *transfer; /* owned ref */
+	gchar *temp_name;     /* owned; NULL once published */
+	gchar *sha256;
+	guint64 size;
+	gpointer user_data;
+} AsEngineCommitItem;
+
+struct _AsEngineCommitBatch {
+	AsEngine *engine;	   /* owned ref */
+	AsChunkStore *chunk_store; /* owned ref: its staging and root fds outlive the run */
+	GArray *items;		   /* (element-type AsEngineCommitItem) */
+	AsPublishBatch *publish;   /* owned */
+};
+
+static void
+as_engine_commit_item_clear(AsEngineCommitItem *item)
+{
+	g_clear_object(&item->transfer);
+	g_free(item->temp_name);
+	g_free(item->sha256);
+}
+
+/**
+ * as_engine_commit_batch_new:
+ *
+ * Starts a group of verified staged files to publish together, durably, with one data sync
+ * and one sync per directory (see as-publish-batch.c) instead of one per file.
+ *
+ * Returns: (transfer full): an empty batch
+ **/
+AsEngineCommitBatch *
+as_engine_commit_batch_new(AsEngine *self)
+{
+	AsEngineCommitBatch *batch = g_new0(AsEngineCommitBatch, 1);
+
+	batch->engine = g_object_ref(self);
+	batch->chunk_store = g_object_ref(self->chunk_store);
+	batch->items = g_array_new(FALSE, TRUE, sizeof(AsEngineCommitItem));
+	g_array_set_clear_func(batch->items, (GDestroyNotify)as_engine_commit_item_clear);
+	batch->publish = as_publish_batch_new(as_chunk_store_get_staging_fd(self->chunk_store),
+					      as_chunk_store_get_root_fd(self->chunk_store),
+					      self->config->overwrite);
+	return batch;
+}
+
+/**
+ * as_engine_commit_batch_add:
+ * @temp_name: (inout): the staging temp holding all the file's bytes; always taken (set to
+ *   %NULL): it is published or removed
+ * @user_data: the caller's, given back by as_engine_commit_batch_get_user_data()
+ *
+ * Checks the file against the hash the sender gave, as as_engine_receive_commit() does; a
+ * file that passes waits in @batch to be published by as_engine_commit_batch_run_async().
+ *
+ * Returns: %TRUE if the file joined the batch; on a mismatch the transfer has failed
+ **/
+gboolean
+as_engine_commit_batch_add(AsEngineCommitBatch *batch,
+			   AsTransfer *transfer,
+			   gchar **temp_name,
+			   const gchar *rel_path,
+			   const gchar *expected_sha256,
+			   const gchar *sha256,
+			   guint64 size,
+			   gpointer user_data,
+			   GError **error)
+{
+	AsEngineCommitItem item = {0};
+
+	g_return_val_if_fail(batch != NULL, FALSE);
+	g_return_val_if_fail(temp_name != NULL && *temp_name != NULL, FALSE);
+
+	if (!as_engine_commit_check(batch->engine, transfer, expected_sha256, sha256, error)) {
+		as_chunk_store_remove_temp(batch->chunk_store, *temp_name);
+		g_clear_pointer(temp_name, g_free);
+		return FALSE;
+	}
+	item.transfer = g_object_ref(transfer);
+	item.temp_name = g_steal_pointer(temp_name);
+	item.sha256 = g_strdup(sha256);
+	item.size = size;
+	item.user_data = user_data;
+	as_publish_batch_add(batch->publish, item.temp_name, rel_path);
+	g_array_append_val(batch->items, item);
+	return TRUE;
+}
+
+guint
+as_engine_commit_batch_get_length(AsEngineCommitBatch *batch)
+{
+	g_return_val_if_fail(batch != NULL, 0);
+	return batch->items->len;
+}
+
+gpointer
+as_engine_commit_batch_get_user_data(AsEngineCommitBatch *batch, guint index)
+{
+	g_return_val_if_fail(batch != NULL && index < batch->items->len, NULL);
+	return g_array_index(batch->items, AsEngineCommitItem, index).user_data;
+}
+
+/* once run: the name file @index was published under, or NULL */
+const gchar *
+as_engine_commit_batch_get_published(AsEngineCommitBatch *batch, guint index)
+{
+	g_return_val_if_fail(batch != NULL && index < batch->items->len, NULL);
+	return as_publish_batch_get_published(batch->publish, index);
+}
+
+/* once run: why file @index was not published, or NULL */
+const GError *
+as_engine_commit_batch_get_error(AsEngineCommitBatch *batch, guint index)
+{
+	g_return_val_if_fail(batch != NULL && index < batch->items->len, NULL);
+	return as_publish_batch_get_error(batch->publish, index);
+}
+
+static void
+as_engine_commit_batch_thread(GTask *task,
+			      gpointer source_object,
+			      gpointer task_data,
+			      GCancellable *cancellable)
+{
+	AsEngineCommitBatch *batch = task_data;
+	as_publish_batch_run(batch->publish);
+	g_task_return_boolean(task, TRUE);
+}
+
+/* back on the main context: the engine learns each outcome, as for a single commit */
+static void
+as_engine_commit_batch_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsEngine *self = AS_ENGINE(source);
+	g_autoptr(GTask) outer = G_TASK(user_data);
+	AsEngineCommitBatch *batch = g_task_get_task_data(G_TASK(res));
+
+	for (guint i = 0; i < batch->items->len; i++) {
+		AsEngineCommitItem *item = &g_array_index(batch->items, AsEngineCommitItem, i);
+		const gchar *published = as_publish_batch_get_published(batch->publish, i);
+		const GError *error = as_publish_batch_get_error(batch->publish, i);
+
+		if (published == NULL) {
+			as_chunk_store_remove_temp(self->chunk_store, item->temp_name);
+			g_clear_pointer(&item->temp_name, g_free);
+			as_engine_receive_failed(self, item->transfer,
+						 error != NULL ? error->message
+							       : "failed to publish");
+			continue;
+		}
+		g_clear_pointer(&item->temp_name, g_free);
+		as_engine_receive_completed(self, item->transfer, published, item->sha256,
+					    item->size);
+	}
+	g_task_return_pointer(outer, batch, (GDestroyNotify)as_engine_commit_batch_free);
+}
+
+/**
+ * as_engine_commit_batch_run_async:
+ * @batch: (transfer full): the files to publish
+ *
+ * Publishes the files of @batch on a worker thread, then tells the engine each outcome and
+ * calls @callback on the thread-default main context. Get @batch back, with the outcomes,
+ * from as_engine_commit_batch_run_finish().
+ **/
+void
+as_engine_commit_batch_run_async(AsEngine *self,
+				 AsEngineCommitBatch *batch,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data)
+{
+	GTask *outer = g_task_new(self, NULL, callback, user_data);
+	g_autoptr(GTask) inner = g_task_new(self, NULL, as_engine_commit_batch_done_cb, outer);
+
+	/* the inner task lends the batch to the thread; the outer one returns it */
+	g_task_set_task_data(inner, batch, NULL);
+	g_task_run_in_thread(inner, as_engine_commit_batch_thread);
+}
+
+/**
+ * as_engine_commit_batch_run_finish:
+ *
+ * Returns: (transfer full): the batch, with each file's outcome
+ **/
+AsEngineCommitBatch *
+as_engine_commit_batch_run_finish(AsEngine *self, GAsyncResult *res)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	return g_task_propagate_pointer(G_TASK(res), NULL);
+}
+
+void
+as_engine_commit_batch_free(AsEngineCommitBatch *batch)
+{
+	if (batch == NULL)
+		return;
+	/* files never published (a batch dropped without running) are not left behind */
+	for (guint i = 0; i < batch->items->len; i++) {
+		AsEngineCommitItem *item = &g_array_index(batch->items, AsEngineCommitItem, i);
+		if (item->temp_name != NULL &&
+		    as_publish_batch_get_published(batch->publish, i) == NULL)
+			as_chunk_store_remove_temp(batch->chunk_store, item->temp_name);
+	}
+	g_array_unref(batch->items);
+	as_publish_batch_free(batch->publish);
+	g_object_unref(batch->chunk_store);
+	g_object_unref(batch->engine);
+	g_free(batch);
 }
 
 void

@@ -85,6 +85,29 @@ void as_engine_receive_commit_async(AsEngine *self,
 				    GAsyncReadyCallback callback,
 				    gpointer user_data);
 gchar *as_engine_receive_commit_finish(AsEngine *self, GAsyncResult *res, GError **error);
+typedef struct _AsEngineCommitBatch AsEngineCommitBatch;
+
+AsEngineCommitBatch *as_engine_commit_batch_new(AsEngine *self);
+gboolean as_engine_commit_batch_add(AsEngineCommitBatch *batch,
+				    AsTransfer *transfer,
+				    gchar **temp_name,
+				    const gchar *rel_path,
+				    const gchar *expected_sha256,
+				    const gchar *sha256,
+				    guint64 size,
+				    gpointer user_data,
+				    GError **error);
+guint as_engine_commit_batch_get_length(AsEngineCommitBatch *batch);
+gpointer as_engine_commit_batch_get_user_data(AsEngineCommitBatch *batch, guint index);
+const gchar *as_engine_commit_batch_get_published(AsEngineCommitBatch *batch, guint index);
+const GError *as_engine_commit_batch_get_error(AsEngineCommitBatch *batch, guint index);
+void as_engine_commit_batch_run_async(AsEngine *self,
+				      AsEngineCommitBatch *batch,
+				      GAsyncReadyCallback callback,
+				      gpointer user_data);
+AsEngineCommitBatch *as_engine_commit_batch_run_finish(AsEngine *self, GAsyncResult *res);
+void as_engine_commit_batch_free(AsEngineCommitBatch *batch);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsEngineCommitBatch, as_engine_commit_batch_free)
 void as_engine_receive_failed(AsEngine *self, AsTransfer *transfer, const gchar *reason);
 void as_engine_record_failure(AsEngine *self,
 			      const gchar *protocol,

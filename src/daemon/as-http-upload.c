@@ -17,8 +17,10 @@
 #include "as-write-behind.h"
 
 #define AS_HTTP_UPLOAD_KEY "as-http-upload"
-/* how many batch files may be verifying and publishing at once before reading pauses */
+/* how many batch files may be finishing their writes at once before reading pauses */
 #define AS_HTTP_BATCH_MAX_PENDING 8
+/* verified batch files published together, with one data sync and one sync per directory */
+#define AS_HTTP_BATCH_GROUP_MAX 64
 
 typedef struct _AsUploadCtx AsUploadCtx;
 
@@ -39,21 +41,25 @@ struct _AsUploadCtx {
 	AsEngine *engine;	/* owned ref */
 	SoupServerMessage *msg; /* not owned: the ctx lives in its qdata */
 	gboolean batch;
-	gchar *path_tail;	   /* URL-named file, or NULL */
-	gchar *expected_sha256;	   /* X-File-Hash */
-	gchar *part_sha256;	   /* X-File-Hash inside the current part's headers */
-	gboolean part_sha256_bad;  /* that header was not a SHA-256 */
-	AsMultipartParser *parser; /* NULL for a raw body */
-	AsUploadFile *current;	   /* the file receiving data, or NULL */
-	gboolean skipping_part;	   /* a multipart part we ignore */
-	gboolean file_part_seen;   /* single: only the first 'file' part counts */
-	GPtrArray *pending;	   /* (element-type AsUploadFile) finishing */
-	JsonArray *results;	   /* batch per-file results */
+	gchar *path_tail;	    /* URL-named file, or NULL */
+	gchar *expected_sha256;	    /* X-File-Hash */
+	gchar *part_sha256;	    /* X-File-Hash inside the current part's headers */
+	gboolean part_sha256_bad;   /* that header was not a SHA-256 */
+	AsMultipartParser *parser;  /* NULL for a raw body */
+	AsUploadFile *current;	    /* the file receiving data, or NULL */
+	gboolean skipping_part;	    /* a multipart part we ignore */
+	gboolean file_part_seen;    /* single: only the first 'file' part counts */
+	GPtrArray *pending;	    /* (element-type AsUploadFile) not settled yet */
+	guint finishing;	    /* of those, files whose writes are being finished */
+	AsEngineCommitBatch *group; /* batch: verified files waiting to be published */
+	gboolean committing;	    /* batch: a group is being published */
+	JsonArray *results;	    /* batch per-file results */
 	guint saved;
 	GError *error;		   /* first fatal error; the body is then drained and dropped */
 	gboolean paused_by_writer; /* waiting for the disk */
 	gboolean paused_for_reply; /* got the body, waiting for verification */
 	gboolean body_done;
+	gboolean disconnected; /* the client went away: no more parts will come */
 	gboolean replied;
 };
 
@@ -89,6 +95,7 @@ as_upload_ctx_free(AsUploadCtx *ctx)
 		as_upload_file_free(ctx->current);
 	}
 	g_clear_pointer(&ctx->pending, g_ptr_array_unref);
+	g_clear_pointer(&ctx->group, as_engine_commit_batch_free);
 	g_clear_pointer(&ctx->parser, as_multipart_parser_free);
 	g_clear_pointer(&ctx->results, json_array_unref);
 	g_clear_error(&ctx->error);
@@ -108,14 +115,28 @@ as_upload_ctx_fail(AsUploadCtx *ctx, GError *error)
 		g_error_free(error);
 }
 
-static void
-as_upload_writer_drain_cb(AsDiskWriter *writer, gpointer user_data)
+/* too much is waiting for the disk: reading the body pauses */
+static gboolean
+as_upload_is_congested(AsUploadCtx *ctx)
 {
-	AsUploadCtx *ctx = user_data;
-	if (ctx->paused_by_writer) {
+	return ctx->finishing >= AS_HTTP_BATCH_MAX_PENDING ||
+	       (ctx->committing && ctx->group != NULL &&
+		as_engine_commit_batch_get_length(ctx->group) >= AS_HTTP_BATCH_GROUP_MAX);
+}
+
+static void
+as_upload_maybe_unpause(AsUploadCtx *ctx)
+{
+	if (ctx->paused_by_writer && !as_upload_is_congested(ctx)) {
 		ctx->paused_by_writer = FALSE;
 		soup_server_message_unpause(ctx->msg);
 	}
+}
+
+static void
+as_upload_writer_drain_cb(AsDiskWriter *writer, gpointer user_data)
+{
+	as_upload_maybe_unpause(user_data);
 }
 
 static AsUploadFile *
@@ -179,6 +200,7 @@ as_upload_file_write(
 }
 
 static void as_upload_maybe_reply(AsUploadCtx *ctx);
+static void as_upload_maybe_commit(AsUploadCtx *ctx);
 
 /* where the routing rules send this name; X-AeroSync-Tag and the peer take part */
 static gchar *
@@ -266,10 +288,8 @@ as_upload_file_settled(AsUploadFile *file,
 		ctx->replied = TRUE;
 	}
 	g_ptr_array_remove(ctx->pending, file);
-	if (ctx->paused_by_writer && ctx->pending->len < AS_HTTP_BATCH_MAX_PENDING) {
-		ctx->paused_by_writer = FALSE;
-		soup_server_message_unpause(ctx->msg);
-	}
+	as_upload_maybe_unpause(ctx);
+	as_upload_maybe_commit(ctx);
 	as_upload_maybe_reply(ctx);
 	g_object_unref(ctx->msg);
 }
@@ -292,10 +312,29 @@ as_upload_file_finished_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	AsUploadFile *file = user_data;
 	g_autoptr(GError) error = NULL;
 
+	AsUploadCtx *ctx = file->ctx;
+
+	ctx->finishing--;
 	file->sha256 = as_disk_writer_finish_finish(AS_DISK_WRITER(source), res, &error);
+	/* its buffers are not needed while the file waits to be published */
+	g_clear_object(&file->writer);
 	if (file->sha256 == NULL) {
-		as_engine_receive_failed(file->ctx->engine, file->transfer, error->message);
+		as_engine_receive_failed(ctx->engine, file->transfer, error->message);
 		as_upload_file_settled(file, NULL, NULL, error);
+		return;
+	}
+	/* a batch file waits for its group: see as_upload_maybe_commit() */
+	if (ctx->batch) {
+		if (ctx->group == NULL)
+			ctx->group = as_engine_commit_batch_new(ctx->engine);
+		if (!as_engine_commit_batch_add(ctx->group, file->transfer, &file->temp_name,
+						file->rel_path, file->expected_sha256, file->sha256,
+						file->size, file, &error)) {
+			as_upload_file_settled(file, file->sha256, NULL, error);
+			return;
+		}
+		as_upload_maybe_unpause(ctx);
+		as_upload_maybe_commit(ctx);
 		return;
 	}
 	as_engine_receive_commit_async(file->ctx->engine, file->transfer, &file->temp_name,
@@ -309,13 +348,61 @@ as_upload_file_end(AsUploadCtx *ctx)
 	AsUploadFile *file = g_steal_pointer(&ctx->current);
 
 	g_ptr_array_add(ctx->pending, file);
+	ctx->finishing++;
 	as_transfer_set_state(file->transfer, AS_TRANSFER_STATE_VERIFYING);
 	g_object_ref(ctx->msg);
 	as_disk_writer_finish_async(file->writer, NULL, as_upload_file_finished_cb, file);
-	if (ctx->pending->len >= AS_HTTP_BATCH_MAX_PENDING && !ctx->paused_by_writer) {
+	if (as_upload_is_congested(ctx) && !ctx->paused_by_writer) {
 		ctx->paused_by_writer = TRUE;
 		soup_server_message_pause(ctx->msg);
 	}
+}
+
+static void
+as_upload_group_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsUploadCtx *ctx = user_data;
+	g_autoptr(AsEngineCommitBatch) group =
+		as_engine_commit_batch_run_finish(AS_ENGINE(source), res);
+	/* settling the last file may drop the last reference the files hold */
+	g_autoptr(SoupServerMessage) msg = ctx->msg;
+
+	for (guint i = 0; i < as_engine_commit_batch_get_length(group); i++) {
+		AsUploadFile *file = as_engine_commit_batch_get_user_data(group, i);
+		as_upload_file_settled(file, file->sha256,
+				       as_engine_commit_batch_get_published(group, i),
+				       as_engine_commit_batch_get_error(group, i));
+	}
+	ctx->committing = FALSE;
+	as_upload_maybe_unpause(ctx);
+	as_upload_maybe_commit(ctx);
+	as_upload_maybe_reply(ctx);
+}
+
+/*
+ * Publishes the verified batch files waiting in the group once there are enough of them, or
+ * once no more can come: one group at a time, so a group's syncs cover as many files as
+ * possible. The reply waits for every group, so "saved" means on disk.
+ */
+static void
+as_upload_maybe_commit(AsUploadCtx *ctx)
+{
+	guint len;
+
+	if (ctx->committing || ctx->group == NULL)
+		return;
+	len = as_engine_commit_batch_get_length(ctx->group);
+	if (len == 0)
+		return;
+	if (len < AS_HTTP_BATCH_GROUP_MAX && ctx->finishing > 0)
+		return;
+	if (len < AS_HTTP_BATCH_GROUP_MAX && !ctx->disconnected &&
+	    !(ctx->body_done && ctx->current == NULL))
+		return;
+	ctx->committing = TRUE;
+	g_object_ref(ctx->msg);
+	as_engine_commit_batch_run_async(ctx->engine, g_steal_pointer(&ctx->group),
+					 as_upload_group_done_cb, ctx);
 }
 
 static void
@@ -440,10 +527,7 @@ as_upload_part_data_cb(gpointer user_data, const guint8 *data, gsize len, GError
 	as_upload_batch_result(ctx, ctx->current->rel_path, NULL, error_local);
 	g_clear_pointer(&ctx->current, as_upload_file_free);
 	ctx->skipping_part = TRUE;
-	if (ctx->paused_by_writer && ctx->pending->len < AS_HTTP_BATCH_MAX_PENDING) {
-		ctx->paused_by_writer = FALSE;
-		soup_server_message_unpause(ctx->msg);
-	}
+	as_upload_maybe_unpause(ctx);
 	return TRUE;
 }
 
@@ -513,6 +597,15 @@ as_upload_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_data
 	}
 }
 
+/* the files verified so far are still published; the reply has nowhere to go */
+static void
+as_upload_disconnected_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	AsUploadCtx *ctx = user_data;
+	ctx->disconnected = TRUE;
+	as_upload_maybe_commit(ctx);
+}
+
 static AsUploadCtx *
 as_upload_ctx_new(AsEngine *engine, SoupServerMessage *msg, gboolean batch)
 {
@@ -526,6 +619,7 @@ as_upload_ctx_new(AsEngine *engine, SoupServerMessage *msg, gboolean batch)
 			       (GDestroyNotify)as_upload_ctx_free);
 	soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
 	g_signal_connect(msg, "got-chunk", G_CALLBACK(as_upload_got_chunk_cb), ctx);
+	g_signal_connect(msg, "disconnected", G_CALLBACK(as_upload_disconnected_cb), ctx);
 	return ctx;
 }
 
@@ -766,6 +860,7 @@ as_http_upload_finish(AsEngine *engine, SoupServerMessage *msg)
 	/* a raw body ends with the request */
 	if (ctx->error == NULL && ctx->current != NULL)
 		as_upload_file_end(ctx);
+	as_upload_maybe_commit(ctx);
 	if (ctx->pending->len > 0) {
 		ctx->paused_for_reply = TRUE;
 		soup_server_message_pause(msg);
