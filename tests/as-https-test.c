@@ -101,8 +101,9 @@ as_test_https_pubkey_pin(const gchar *cert_file)
 	return g_strdup_printf("sha256//%s", b64);
 }
 
+/* runs a command; returns its stdout, and its stderr in @err_out */
 static gchar *
-as_test_https_run(const gchar *const *argv, gchar **envp, gint *exit_status)
+as_test_https_run_err(const gchar *const *argv, gchar **envp, gint *exit_status, gchar **err_out)
 {
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *err = NULL;
@@ -114,7 +115,15 @@ as_test_https_run(const gchar *const *argv, gchar **envp, gint *exit_status)
 	g_assert_no_error(error);
 	g_test_message("%s -> %d\n%s%s", argv[0], wait_status, out, err);
 	*exit_status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+	if (err_out != NULL)
+		*err_out = g_steal_pointer(&err);
 	return g_steal_pointer(&out);
+}
+
+static gchar *
+as_test_https_run(const gchar *const *argv, gchar **envp, gint *exit_status)
+{
+	return as_test_https_run_err(argv, envp, exit_status, NULL);
 }
 
 static JsonObject *
@@ -637,6 +646,107 @@ as_test_https_ctl(void)
 	}
 }
 
+/* aerosyncctl status https://…, which fetches /health itself: --pin, --insecure, known_peers */
+static void
+as_test_https_ctl_status(void)
+{
+	g_autoptr(AsTestDaemon) receiver = as_test_https_receiver_new(NULL);
+	const gchar *ctl = g_getenv("AEROSYNCCTL_PATH");
+	g_autofree gchar *fp = as_test_daemon_dup_cert_sha256(receiver);
+	g_autofree gchar *dest = as_test_https_dest(receiver);
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *known_path = NULL;
+	g_autofree gchar *key = NULL;
+	g_auto(GStrv) envp = NULL;
+	const gchar *wrong = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+	gint status = 0;
+
+	if (ctl == NULL) {
+		g_test_skip("AEROSYNCCTL_PATH is not set");
+		return;
+	}
+	/* this user's daemon state, where known_peers lives: empty at first */
+	state = g_build_filename(as_test_daemon_get_root(receiver), "ctl-state", NULL);
+	known_path = g_build_filename(state, "aerosync", AS_KNOWN_PEERS_FILENAME, NULL);
+	key = as_known_peers_make_key("127.0.0.1", as_test_daemon_get_https_port(receiver));
+	envp = g_get_environ();
+	envp = g_environ_setenv(envp, "NO_COLOR", "1", TRUE);
+	envp = g_environ_setenv(envp, "LC_ALL", "C.UTF-8", TRUE);
+	envp = g_environ_setenv(envp, "XDG_STATE_HOME", state, TRUE);
+
+	/* a self-signed certificate nobody vouches for: refused, with the way out */
+	{
+		const gchar *argv[] = {ctl, "status", dest, NULL};
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *out = as_test_https_run_err(argv, envp, &status, &err);
+		g_assert_cmpint(status, ==, 1);
+		g_assert_nonnull(strstr(err, "no trusted CA"));
+		g_assert_nonnull(strstr(err, fp));
+	}
+	/* pinned */
+	{
+		const gchar *argv[] = {ctl, "--json", "status", dest, "--pin", fp, NULL};
+		g_autofree gchar *out = as_test_https_run(argv, envp, &status);
+		g_autoptr(JsonObject) obj = NULL;
+		g_assert_cmpint(status, ==, 0);
+		obj = as_test_https_parse_object(out);
+		g_assert_cmpint(json_object_get_int_member(obj, "https_port"), ==,
+				as_test_daemon_get_https_port(receiver));
+		g_assert_cmpstr(json_object_get_string_member(obj, "cert_sha256"), ==, fp);
+	}
+	/* pinned to another certificate */
+	{
+		const gchar *argv[] = {ctl, "status", dest, "--pin", wrong, NULL};
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *out = as_test_https_run_err(argv, envp, &status, &err);
+		g_assert_cmpint(status, ==, 1);
+		g_assert_nonnull(strstr(err, "not the pinned"));
+	}
+	/* both, or a pin that is no SHA-256: usage errors */
+	{
+		const gchar *argv[] = {ctl, "status", dest, "--pin", fp, "--insecure", NULL};
+		const gchar *argv2[] = {ctl, "status", dest, "--pin", "abc", NULL};
+		g_autofree gchar *out = as_test_https_run(argv, envp, &status);
+		g_autofree gchar *out2 = NULL;
+		g_assert_cmpint(status, ==, 2);
+		out2 = as_test_https_run(argv2, envp, &status);
+		g_assert_cmpint(status, ==, 2);
+	}
+	/* not checked, as asked */
+	{
+		const gchar *argv[] = {ctl, "status", dest, "--insecure", NULL};
+		g_autofree gchar *out = as_test_https_run(argv, envp, &status);
+		g_assert_cmpint(status, ==, 0);
+		g_assert_nonnull(strstr(out, fp));
+	}
+	/* known_peers, as a first send records it: trusted; a changed certificate is not */
+	{
+		g_autoptr(AsKnownPeers) known = as_known_peers_new(known_path);
+		g_autoptr(GError) error = NULL;
+		const gchar *argv[] = {ctl, "status", dest, NULL};
+		g_autofree gchar *out = NULL;
+		g_assert_true(as_known_peers_add(known, key, fp));
+		g_assert_true(as_known_peers_save(known, &error));
+		g_assert_no_error(error);
+		out = as_test_https_run(argv, envp, &status);
+		g_assert_cmpint(status, ==, 0);
+	}
+	{
+		g_autoptr(AsKnownPeers) known = as_known_peers_new(known_path);
+		g_autoptr(GError) error = NULL;
+		const gchar *argv[] = {ctl, "status", dest, NULL};
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *out = NULL;
+		g_assert_true(as_known_peers_add(known, key, wrong));
+		g_assert_true(as_known_peers_save(known, &error));
+		g_assert_no_error(error);
+		out = as_test_https_run_err(argv, envp, &status, &err);
+		g_assert_cmpint(status, ==, 1);
+		g_assert_nonnull(strstr(err, "CHANGED"));
+		g_assert_nonnull(strstr(err, fp));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -651,6 +761,7 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/https/insecure", as_test_https_insecure);
 	g_test_add_func("/aerosync/https/wrong-scheme", as_test_https_wrong_scheme);
 	g_test_add_func("/aerosync/https/ctl", as_test_https_ctl);
+	g_test_add_func("/aerosync/https/ctl-status", as_test_https_ctl_status);
 	ret = g_test_run();
 	as_test_send_bus_down();
 	return ret;

@@ -33,8 +33,6 @@
 #define AS_CTL_SEND_PARALLEL_MAX 64
 /* X-AeroSync-Tag is a header: keep it short and printable */
 #define AS_CTL_SEND_TAG_MAX 256
-/* a SHA-256 in hex */
-#define AS_CTL_SEND_PIN_HEX_LEN 64
 
 /* the live display is redrawn at most this often; --json progress is rarer */
 #define AS_CTL_FOLLOW_REDRAW_MS	       100
@@ -224,27 +222,15 @@ as_ctl_send_build_options(AsCtl *self, GVariantDict *dict, GError **error)
 					       _("--pin and --insecure exclude each other"));
 	}
 	if (pin != NULL) {
-		/* accept the colon-separated form that openssl prints */
-		g_autoptr(GString) hex = g_string_new(NULL);
-		for (const gchar *p = pin; *p != '\0'; p++) {
-			if (*p == ':')
-				continue;
-			g_string_append_c(hex, g_ascii_tolower(*p));
-		}
-		for (gsize i = 0; i < hex->len; i++) {
-			if (!g_ascii_isxdigit(hex->str[i])) {
-				g_string_truncate(hex, 0);
-				break;
-			}
-		}
-		if (hex->len != AS_CTL_SEND_PIN_HEX_LEN) {
+		g_autofree gchar *hex = as_ctl_parse_pin(pin);
+		if (hex == NULL) {
 			return as_ctl_send_usage_error(
 				error,
 				/* TRANSLATORS: keep the option untranslated */
 				_("invalid --pin: give the certificate's SHA-256 as 64 hex "
 				  "digits"));
 		}
-		g_variant_dict_insert(dict, AS_CTL_SEND_KEY_PIN, "s", hex->str);
+		g_variant_dict_insert(dict, AS_CTL_SEND_KEY_PIN, "s", hex);
 	}
 	if (as_ctl_has_option(self, "insecure"))
 		g_variant_dict_insert(dict, AS_CTL_SEND_KEY_INSECURE, "b", TRUE);

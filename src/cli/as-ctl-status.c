@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "as-ctl.h"
+#include "as-known-peers.h"
+#include "as-sha256.h"
 
 /* 'status HOST': /health is small, a bigger reply is not an AeroSync receiver's */
 #define AS_CTL_HEALTH_REPLY_MAX (64 * 1024)
@@ -164,6 +166,102 @@ as_ctl_status_print_human(AsCtl *self, GVariant *status, const gchar *token_back
 
 /* 'status HOST[:PORT]': GET /health of a receiver over HTTP, no D-Bus */
 
+const GOptionEntry as_ctl_status_options[] = {
+	AS_CTL_OPTION_VALUE("pin",
+			    '\0',
+			    /* TRANSLATORS: --pin option of 'status' */
+			    N_("With https://, trust only the certificate with this SHA-256"),
+			    /* TRANSLATORS: placeholder for the value of --pin */
+			    N_("SHA256")),
+	/* TRANSLATORS: --insecure option of 'status' */
+	AS_CTL_OPTION_FLAG("insecure", '\0', N_("With https://, do not check the certificate")),
+	{NULL},
+};
+
+/*
+ * How 'status https://…' trusts a certificate, in the order 'send' uses: the --pin, then
+ * --insecure, then the system's CAs, then the sending daemon's known_peers. It only reads
+ * known_peers: a first contact is recorded by a send, not by a look.
+ */
+typedef struct {
+	gchar *pin; /* normalised, nullable */
+	gboolean insecure;
+	gchar *key;	     /* the known_peers key of the host and port */
+	gchar *known_path;   /* the daemon's known_peers file */
+	gchar *known_sha256; /* what it records for key, nullable */
+	guint known_line;    /* where */
+	gchar *seen_sha256;  /* what the handshake showed, once it did */
+} AsCtlStatusTrust;
+
+static void
+as_ctl_status_trust_clear(AsCtlStatusTrust *trust)
+{
+	g_free(trust->pin);
+	g_free(trust->key);
+	g_free(trust->known_path);
+	g_free(trust->known_sha256);
+	g_free(trust->seen_sha256);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(AsCtlStatusTrust, as_ctl_status_trust_clear)
+
+static gchar *
+as_ctl_status_certificate_sha256(GTlsCertificate *certificate)
+{
+	g_autoptr(GByteArray) der = NULL;
+
+	g_object_get(certificate, "certificate", &der, NULL);
+	if (der == NULL || der->len == 0)
+		return NULL;
+	return as_sha256_data_hex(der->data, der->len);
+}
+
+/* only called when the CAs did not vouch for the certificate */
+static gboolean
+as_ctl_status_accept_certificate_cb(SoupMessage *msg,
+				    GTlsCertificate *certificate,
+				    GTlsCertificateFlags errors,
+				    gpointer user_data)
+{
+	AsCtlStatusTrust *trust = user_data;
+
+	g_free(trust->seen_sha256);
+	trust->seen_sha256 = as_ctl_status_certificate_sha256(certificate);
+	if (trust->seen_sha256 == NULL)
+		return FALSE;
+	if (trust->pin != NULL)
+		return g_strcmp0(trust->pin, trust->seen_sha256) == 0;
+	if (trust->insecure)
+		return TRUE;
+	return trust->known_sha256 != NULL &&
+	       g_ascii_strcasecmp(trust->known_sha256, trust->seen_sha256) == 0;
+}
+
+/* why the certificate was refused, as one line that says what to do */
+static void
+as_ctl_status_trust_refused(AsCtlStatusTrust *trust, const gchar *display, GError **error)
+{
+	if (trust->pin != NULL) {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: %s are HOST:PORT and two SHA-256 fingerprints */
+			    _("refusing %s: its certificate has SHA-256 %s, not the pinned %s"),
+			    display, trust->seen_sha256, trust->pin);
+	} else if (trust->known_sha256 != NULL) {
+		g_autofree gchar *message = as_known_peers_changed_message(
+			trust->known_path, trust->known_line, trust->key, trust->known_sha256,
+			trust->seen_sha256);
+		g_set_error_literal(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE, message);
+	} else {
+		g_set_error(error, AS_CTL_ERROR, AS_CTL_EXIT_FAILURE,
+			    /* TRANSLATORS: %s are HOST:PORT and a SHA-256 fingerprint (twice);
+			     * keep the options untranslated */
+			    _("refusing %s: no trusted CA signed its certificate and it is not "
+			      "in known_peers; if its SHA-256 is %s (the receiver's 'aerosyncctl "
+			      "status' shows it), run again with --pin %s"),
+			    display, trust->seen_sha256, trust->seen_sha256);
+	}
+}
+
 /* the /health URL of HOST[:PORT] or of an http:// or https:// URL */
 static gchar *
 as_ctl_status_health_url(const gchar *address, gchar **display, GError **error)
@@ -220,7 +318,10 @@ as_ctl_status_read_reply(GInputStream *stream, GError **error)
 }
 
 static JsonObject *
-as_ctl_status_fetch_health(const gchar *url, const gchar *display, GError **error)
+as_ctl_status_fetch_health(const gchar *url,
+			   const gchar *display,
+			   AsCtlStatusTrust *trust,
+			   GError **error)
 {
 	g_autoptr(SoupSession) session = NULL;
 	g_autoptr(SoupMessage) msg = soup_message_new(SOUP_METHOD_GET, url);
@@ -241,7 +342,25 @@ as_ctl_status_fetch_health(const gchar *url, const gchar *display, GError **erro
 	}
 	session = soup_session_new_with_options("timeout", AS_CTL_HEALTH_TIMEOUT_S, "user-agent",
 						user_agent, NULL);
+	g_signal_connect(msg, "accept-certificate", G_CALLBACK(as_ctl_status_accept_certificate_cb),
+			 trust);
 	stream = soup_session_send(session, msg, NULL, &error_local);
+	if (stream == NULL && trust->seen_sha256 != NULL &&
+	    g_error_matches(error_local, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE)) {
+		as_ctl_status_trust_refused(trust, display, error);
+		return NULL;
+	}
+	/* a pin holds even against a certificate the CAs vouch for */
+	if (stream != NULL && trust->pin != NULL &&
+	    soup_message_get_tls_peer_certificate(msg) != NULL) {
+		g_free(trust->seen_sha256);
+		trust->seen_sha256 = as_ctl_status_certificate_sha256(
+			soup_message_get_tls_peer_certificate(msg));
+		if (g_strcmp0(trust->seen_sha256, trust->pin) != 0) {
+			as_ctl_status_trust_refused(trust, display, error);
+			return NULL;
+		}
+	}
 	if (stream == NULL) {
 		/* a certificate problem means someone answered: that is not "unreachable" */
 		gboolean tls = error_local->domain == G_TLS_ERROR;
@@ -425,11 +544,44 @@ as_ctl_status_remote(AsCtl *self, const gchar *address, GError **error)
 	g_autofree gchar *display = NULL;
 	g_autofree gchar *url = as_ctl_status_health_url(address, &display, error);
 	g_autoptr(JsonObject) health = NULL;
+	g_auto(AsCtlStatusTrust) trust = {0};
+	const gchar *pin = as_ctl_get_option(self, "pin");
 
 	if (url == NULL)
 		return FALSE;
+	trust.insecure = as_ctl_has_option(self, "insecure");
+	if (pin != NULL && trust.insecure) {
+		g_set_error_literal(error, AS_CTL_ERROR, AS_CTL_EXIT_USAGE,
+				    /* TRANSLATORS: keep the options untranslated */
+				    _("--pin and --insecure exclude each other"));
+		return FALSE;
+	}
+	if (pin != NULL) {
+		trust.pin = as_ctl_parse_pin(pin);
+		if (trust.pin == NULL) {
+			g_set_error_literal(error, AS_CTL_ERROR, AS_CTL_EXIT_USAGE,
+					    /* TRANSLATORS: keep the option untranslated */
+					    _("invalid --pin: give the certificate's SHA-256 as 64 "
+					      "hex digits"));
+			return FALSE;
+		}
+	}
+	if (g_str_has_prefix(url, "https://")) {
+		g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+		g_autoptr(AsKnownPeers) known = NULL;
+		/* the file the local daemon records first contacts in when it sends */
+		trust.known_path = g_build_filename(g_get_user_state_dir(), "aerosync",
+						    AS_KNOWN_PEERS_FILENAME, NULL);
+		trust.key =
+			as_known_peers_make_key(g_uri_get_host(uri), (guint16)g_uri_get_port(uri));
+		known = as_known_peers_load(trust.known_path, NULL);
+		if (known != NULL) {
+			trust.known_sha256 = g_strdup(
+				as_known_peers_lookup(known, trust.key, &trust.known_line));
+		}
+	}
 	g_debug("GET %s", url);
-	health = as_ctl_status_fetch_health(url, display, error);
+	health = as_ctl_status_fetch_health(url, display, &trust, error);
 	if (health == NULL)
 		return FALSE;
 	if (self->json) {

@@ -46,8 +46,12 @@ static const AsCtlVerb as_ctl_verbs[] = {
 			N_("With HOST[:PORT] (port 7788 by default, or an http:// or https://\n"
 			   "URL) the receiver's /health is fetched over HTTP instead, without\n"
 			   "D-Bus; exit status 101 when it cannot be reached. With --json the\n"
-			   "reply is printed as one object, plus 'address'."),
+			   "reply is printed as one object, plus 'address'. An https://\n"
+			   "receiver's certificate is trusted as 'send' trusts it: --pin, or\n"
+			   "--insecure, or a trusted CA, or the fingerprint known_peers\n"
+			   "recorded when this user's daemon first sent to it."),
 		.func = as_ctl_status,
+		.options = as_ctl_status_options,
 	},
 	{
 		.name = "send",
@@ -502,6 +506,30 @@ as_ctl_display_width(const gchar *text)
 		width += g_unichar_iswide(c) ? 2 : 1;
 	}
 	return width;
+}
+
+/**
+ * as_ctl_parse_pin:
+ * @pin: a certificate SHA-256 as the user typed it, hex or colon-separated as openssl prints
+ *
+ * Returns: (transfer full) (nullable): 64 lower-case hex digits, or %NULL if @pin is not a
+ *   SHA-256
+ **/
+gchar *
+as_ctl_parse_pin(const gchar *pin)
+{
+	g_autoptr(GString) hex = g_string_new(NULL);
+
+	for (const gchar *p = pin; *p != '\0'; p++) {
+		if (*p == ':')
+			continue;
+		if (!g_ascii_isxdigit(*p))
+			return NULL;
+		g_string_append_c(hex, g_ascii_tolower(*p));
+	}
+	if (hex->len != 64)
+		return NULL;
+	return g_string_free(g_steal_pointer(&hex), FALSE);
 }
 
 /* file names come from remote senders: never let them reach the terminal as control codes */
