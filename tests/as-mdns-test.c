@@ -20,6 +20,7 @@
 #define TEST_HTTP_PORT	7788
 #define TEST_QUIC_PORT	7789
 #define TEST_FP		"ab12"
+#define TEST_HTTPS_PORT 7793
 #define TEST_NAME	"as-test"
 #define TEST_DUP_NAME	"as-dup"
 #define TEST_LATE_NAME	"as-late"
@@ -400,7 +401,10 @@ static AsMdnsPublisher *
 test_publisher_new(const gchar *name, guint16 port)
 {
 	g_autoptr(GHashTable) txt = as_mdns_publisher_txt_new(TRUE, TRUE, TEST_QUIC_PORT, TEST_FP);
-	AsMdnsPublisher *publisher = as_mdns_publisher_new(name, port, txt);
+	AsMdnsPublisher *publisher = NULL;
+
+	as_mdns_publisher_txt_add_https(txt, TEST_HTTPS_PORT);
+	publisher = as_mdns_publisher_new(name, port, txt);
 	as_mdns_publisher_set_retry_interval(publisher, TEST_RETRY_MS);
 	return publisher;
 }
@@ -465,6 +469,7 @@ test_assert_test_peer(const AsMdnsPeer *peer)
 	g_assert_true(peer->auth);
 	g_assert_cmpuint(peer->quic, ==, TEST_QUIC_PORT);
 	g_assert_cmpstr(peer->fp, ==, TEST_FP);
+	g_assert_cmpuint(peer->https, ==, TEST_HTTPS_PORT);
 }
 
 /* tests */
@@ -532,9 +537,31 @@ test_mdns_txt(void)
 	g_assert_true(as_mdns_peer_set_txt_value(peer, "Fp", "DE:AD:BE:EF", 11));
 	g_assert_cmpstr(peer->fp, ==, "deadbeef");
 
+	/* the HTTPS port: where `send --protocol https NAME.local` goes, at the same address */
+	{
+		g_autofree gchar *no_https = NULL;
+		g_autofree gchar *https = NULL;
+		g_autofree gchar *https6 = NULL;
+		peer->host = g_strdup("nas.local");
+		no_https = as_mdns_peer_dup_https_destination(peer);
+		g_assert_null(no_https);
+		as_mdns_publisher_txt_add_https(txt_plain, 7790);
+		g_assert_cmpstr(g_hash_table_lookup(txt_plain, "https"), ==, "7790");
+		g_assert_true(as_mdns_peer_set_txt_value(peer, "https", "7790", 4));
+		g_assert_false(as_mdns_peer_set_txt_value(peer, "https", "0", 1));
+		g_assert_false(as_mdns_peer_set_txt_value(peer, "https", "65536", 5));
+		g_assert_cmpuint(peer->https, ==, 7790);
+		https = as_mdns_peer_dup_https_destination(peer);
+		g_assert_cmpstr(https, ==, "https://nas.local:7790");
+		peer->addr = g_strdup("fe80::1");
+		https6 = as_mdns_peer_dup_https_destination(peer);
+		g_assert_cmpstr(https6, ==, "https://[fe80::1]:7790");
+	}
+
 	copy = as_mdns_peer_copy(peer);
 	g_assert_cmpstr(copy->fp, ==, "deadbeef");
 	g_assert_cmpuint(copy->quic, ==, 4433);
+	g_assert_cmpuint(copy->https, ==, 7790);
 	g_assert_true(copy->auth);
 
 	/* the destinations `send` hands to as_mdns_resolve_async() */
@@ -653,6 +680,7 @@ test_mdns_publish(void)
 				       "\"auth=true\"",
 				       "\"quic=7789\"",
 				       "\"fp=" TEST_FP "\"",
+				       "\"https=7793\"",
 				       NULL};
 
 	if (!test_avahi_ensure())
@@ -741,8 +769,8 @@ test_mdns_discover_cli(void)
 				    "--timeout",     "1.5",	 NULL};
 	const gchar *argv_human[] = {test_ctl_path(), "discover", "--timeout", "1", NULL};
 	const gchar *argv_bad[] = {test_ctl_path(), "discover", "--timeout", "0", NULL};
-	const gchar *keys[] = {"name",	     "host",	      "port", "addr", "version",
-			       "ws_enabled", "auth_required", "quic", "fp",   NULL};
+	const gchar *keys[] = {"name",		"host", "port", "addr",	 "version", "ws_enabled",
+			       "auth_required", "quic", "fp",	"https", NULL};
 	g_autoptr(JsonParser) parser = json_parser_new();
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *out = NULL;
@@ -772,6 +800,7 @@ test_mdns_discover_cli(void)
 	g_assert_true(json_object_get_boolean_member(object, "auth_required"));
 	g_assert_cmpint(json_object_get_int_member(object, "quic"), ==, TEST_QUIC_PORT);
 	g_assert_cmpstr(json_object_get_string_member(object, "fp"), ==, TEST_FP);
+	g_assert_cmpint(json_object_get_int_member(object, "https"), ==, TEST_HTTPS_PORT);
 
 	g_assert_cmpint(test_run(argv_human, &out_human, &err_human), ==, 0);
 	g_assert_nonnull(strstr(out_human, TEST_NAME));
@@ -792,7 +821,8 @@ test_peer_txt_updated(gpointer data)
 	peers = test_browse(&error);
 	g_assert_no_error(error);
 	peer = test_find_peer(peers, TEST_NAME);
-	return peer != NULL && !peer->auth && !peer->ws && peer->quic == 0 && peer->fp == NULL;
+	return peer != NULL && !peer->auth && !peer->ws && peer->quic == 0 && peer->fp == NULL &&
+	       peer->https == 0;
 }
 
 static void
@@ -805,6 +835,7 @@ test_mdns_update_txt(void)
 	g_autoptr(GError) error = NULL;
 	gboolean updated = FALSE;
 
+	as_mdns_publisher_txt_add_https(txt_on, TEST_HTTPS_PORT);
 	if (!test_avahi_ensure())
 		return;
 	test_publisher_ensure();

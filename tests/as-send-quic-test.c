@@ -269,6 +269,7 @@ as_test_send_quic_parse(void)
 		{"10.0.0.5", "quic", "10.0.0.5:7788", NULL, 0, FALSE, -1},
 		{"laptop.local", NULL, "laptop.local", NULL, 0, TRUE, -1},
 		{"@living room", "quic", "@living room", NULL, 0, TRUE, -1},
+		{"laptop.local", "https", "laptop.local", NULL, 0, TRUE, -1},
 		{"quic://10.0.0.5:9000", "http", NULL, NULL, 0, FALSE, AS_ERROR_INVALID_ARGUMENT},
 		{"quic://10.0.0.5:0", NULL, NULL, NULL, 0, FALSE, AS_ERROR_INVALID_ARGUMENT},
 		{"quic://10.0.0.5/path", NULL, NULL, NULL, 0, FALSE, AS_ERROR_INVALID_ARGUMENT},
@@ -340,6 +341,22 @@ as_test_send_quic_mdns_mapping(void)
 							    NULL, NULL, NULL, &error));
 		g_assert_no_error(error);
 		g_assert_cmpstr(base_url, ==, "http://[2001:db8::5]:7788");
+	}
+	/* with Protocol https: its announced HTTPS port, the same address */
+	g_clear_pointer(&dest, g_free);
+	dest = as_mdns_peer_dup_https_destination(peer);
+	g_assert_null(dest);
+	g_assert_true(as_mdns_peer_set_txt_value(peer, AS_MDNS_TXT_HTTPS, "7790", 4));
+	dest = as_mdns_peer_dup_https_destination(peer);
+	g_assert_cmpstr(dest, ==, "https://[2001:db8::5]:7790");
+	{
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *base_url = NULL;
+		g_autofree gchar *host_port = NULL;
+		g_assert_true(as_send_job_parse_destination(dest, "https", &base_url, &host_port,
+							    NULL, NULL, NULL, &error));
+		g_assert_no_error(error);
+		g_assert_cmpstr(base_url, ==, "https://[2001:db8::5]:7790");
 	}
 }
 

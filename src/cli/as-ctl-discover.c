@@ -111,6 +111,11 @@ as_ctl_discover_print_json(AsCtl *self, GPtrArray *peers)
 			json_builder_add_string_value(builder, peer->fp);
 		else
 			json_builder_add_null_value(builder);
+		json_builder_set_member_name(builder, "https");
+		if (peer->https != 0)
+			json_builder_add_int_value(builder, peer->https);
+		else
+			json_builder_add_null_value(builder);
 		json_builder_end_object(builder);
 	}
 	json_builder_end_array(builder);

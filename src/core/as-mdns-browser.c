@@ -49,6 +49,7 @@ as_mdns_peer_copy(const AsMdnsPeer *self)
 	copy->ws = self->ws;
 	copy->auth = self->auth;
 	copy->quic = self->quic;
+	copy->https = self->https;
 	copy->fp = g_strdup(self->fp);
 	return copy;
 }
@@ -137,6 +138,22 @@ as_mdns_parse_fp(const gchar *value, gsize value_len)
  *
  * Returns: %TRUE if the entry was understood and applied
  */
+/* a port number, 1 to 65535, in decimal */
+static gboolean
+as_mdns_parse_port(const gchar *value, gsize value_len, guint16 *port)
+{
+	g_autofree gchar *text = NULL;
+	guint64 number = 0;
+
+	if (value == NULL)
+		return FALSE;
+	text = g_strndup(value, value_len);
+	if (!g_ascii_string_to_unsigned(text, 10, 1, G_MAXUINT16, &number, NULL))
+		return FALSE;
+	*port = (guint16)number;
+	return TRUE;
+}
+
 gboolean
 as_mdns_peer_set_txt_value(AsMdnsPeer *self, const gchar *key, const gchar *value, gsize value_len)
 {
@@ -157,17 +174,10 @@ as_mdns_peer_set_txt_value(AsMdnsPeer *self, const gchar *key, const gchar *valu
 		return as_mdns_parse_bool(value, value_len, &self->ws);
 	if (g_ascii_strcasecmp(key, AS_MDNS_TXT_AUTH) == 0)
 		return as_mdns_parse_bool(value, value_len, &self->auth);
-	if (g_ascii_strcasecmp(key, AS_MDNS_TXT_QUIC) == 0) {
-		g_autofree gchar *text = NULL;
-		guint64 port = 0;
-		if (value == NULL)
-			return FALSE;
-		text = g_strndup(value, value_len);
-		if (!g_ascii_string_to_unsigned(text, 10, 1, G_MAXUINT16, &port, NULL))
-			return FALSE;
-		self->quic = (guint16)port;
-		return TRUE;
-	}
+	if (g_ascii_strcasecmp(key, AS_MDNS_TXT_QUIC) == 0)
+		return as_mdns_parse_port(value, value_len, &self->quic);
+	if (g_ascii_strcasecmp(key, AS_MDNS_TXT_HTTPS) == 0)
+		return as_mdns_parse_port(value, value_len, &self->https);
 	if (g_ascii_strcasecmp(key, AS_MDNS_TXT_FP) == 0) {
 		gchar *fp = value != NULL ? as_mdns_parse_fp(value, value_len) : NULL;
 		if (fp == NULL)
@@ -216,6 +226,30 @@ as_mdns_peer_dup_destination(const AsMdnsPeer *self)
 	if (strchr(host, ':') != NULL)
 		return g_strdup_printf("[%s]:%u", host, self->port);
 	return g_strdup_printf("%s:%u", host, self->port);
+}
+
+/**
+ * as_mdns_peer_dup_https_destination:
+ * @self: a resolved peer
+ *
+ * Where to reach the peer over HTTPS, at the same address as as_mdns_peer_dup_destination(),
+ * when its announcement has an `https` port; the certificate to expect is @self->fp.
+ *
+ * Returns: (transfer full) (nullable): e.g. `https://192.0.2.5:7790`, or %NULL
+ */
+gchar *
+as_mdns_peer_dup_https_destination(const AsMdnsPeer *self)
+{
+	const gchar *host;
+
+	g_return_val_if_fail(self != NULL, NULL);
+	if (self->https == 0)
+		return NULL;
+	host = self->addr != NULL ? self->addr : self->host;
+	g_return_val_if_fail(host != NULL, NULL);
+	if (strchr(host, ':') != NULL)
+		return g_strdup_printf("https://[%s]:%u", host, self->https);
+	return g_strdup_printf("https://%s:%u", host, self->https);
 }
 
 /**

@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 #define AS_MDNS_TXT_AUTH    "auth"
 #define AS_MDNS_TXT_QUIC    "quic"
 #define AS_MDNS_TXT_FP	    "fp"
+#define AS_MDNS_TXT_HTTPS   "https"
 
 /* TXT boolean values, as 0.x writes them */
 #define AS_MDNS_TXT_TRUE  "true"
@@ -48,6 +49,7 @@ typedef struct {
 	gboolean auth;
 	guint16 quic;
 	gchar *fp;
+	guint16 https; /* the HTTPS port, 0 when the receiver has none */
 } AsMdnsPeer;
 
 #define AS_TYPE_MDNS_PEER (as_mdns_peer_get_type())
@@ -61,6 +63,7 @@ as_mdns_peer_set_txt_value(AsMdnsPeer *self, const gchar *key, const gchar *valu
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsMdnsPeer, as_mdns_peer_free)
 
 gchar *as_mdns_peer_dup_destination(const AsMdnsPeer *self);
+gchar *as_mdns_peer_dup_https_destination(const AsMdnsPeer *self);
 gboolean as_mdns_target_is_mdns(const gchar *target);
 
 void as_mdns_browse_async(guint timeout_ms,

@@ -379,7 +379,7 @@ as_mdns_publisher_txt_add_https(GHashTable *txt, guint16 https_port)
 {
 	g_return_if_fail(txt != NULL);
 	if (https_port != 0)
-		g_hash_table_insert(txt, g_strdup(AS_MDNS_PUBLISHER_TXT_HTTPS),
+		g_hash_table_insert(txt, g_strdup(AS_MDNS_TXT_HTTPS),
 				    g_strdup_printf("%u", https_port));
 }
 

@@ -28,8 +28,6 @@ typedef enum {
 /* how often to try again when not even the system bus is there (avahi-daemon itself is
  * watched on the bus, with no polling) */
 #define AS_MDNS_PUBLISHER_RETRY_DEFAULT_MS 30000
-/* TXT key of the HTTPS port, next to 0.x's version, ws and auth and our quic and fp */
-#define AS_MDNS_PUBLISHER_TXT_HTTPS "https"
 
 GHashTable *as_mdns_publisher_txt_new(gboolean ws_enabled,
 				      gboolean auth_required,

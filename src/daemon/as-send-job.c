@@ -3079,6 +3079,8 @@ as_send_job_connected(AsSendJob *self)
 }
 
 #if HAVE_MDNS
+static void as_send_job_set_https_trust(AsSendJob *self);
+
 static void
 as_send_job_mdns_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -3088,6 +3090,7 @@ as_send_job_mdns_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree gchar *destination = NULL;
 	g_autofree gchar *base_url = NULL;
 	g_autofree gchar *host_port = NULL;
+	gboolean https;
 
 	if (self->phase != AS_SEND_JOB_PHASE_CONNECT || self->stopped)
 		return;
@@ -3109,8 +3112,19 @@ as_send_job_mdns_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		as_send_job_fail(self, error->message);
 		return;
 	}
-	destination = as_mdns_peer_dup_destination(peer);
-	if (!as_peer_client_parse_destination(destination, "http", &base_url, &host_port, &error)) {
+	https = g_strcmp0(self->opts.protocol, "https") == 0;
+	destination = https ? as_mdns_peer_dup_https_destination(peer)
+			    : as_mdns_peer_dup_destination(peer);
+	if (destination == NULL) {
+		g_autofree gchar *reason = g_strdup_printf(
+			"%s has no HTTPS port in its announcement: start it with --https, or send "
+			"with --protocol http or quic",
+			as_transfer_get_destination(self->transfer));
+		as_send_job_fail(self, reason);
+		return;
+	}
+	if (!as_peer_client_parse_destination(destination, https ? "https" : "http", &base_url,
+					      &host_port, &error)) {
 		g_autofree gchar *reason = g_strdup_printf(
 			"%s was announced with an unusable address: %s",
 			as_transfer_get_destination(self->transfer), error->message);
@@ -3126,6 +3140,11 @@ as_send_job_mdns_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	self->client = as_peer_client_new(base_url, host_port, self->token, self->opts.tag,
 					  self->opts.parallel + 1);
 	as_peer_client_set_limiters(self->client, self->limiter, self->global_limiter);
+	if (https) {
+		/* its HTTPS side has the certificate QUIC has: the announced fp, on first use */
+		as_send_job_set_https_trust(self);
+		as_peer_trust_set_expected(as_peer_client_get_trust(self->client), peer->fp);
+	}
 	as_peer_client_health_async(self->client, self->cancellable, as_send_job_health_cb,
 				    g_object_ref(self));
 }
@@ -3404,14 +3423,8 @@ as_send_job_parse_destination(const gchar *destination,
 	if (as_mdns_target_is_mdns(destination)) {
 		g_autofree gchar *unused_url = NULL;
 		g_autofree gchar *unused_hp = NULL;
-		if (g_strcmp0(protocol, "https") == 0) {
-			g_set_error(error, AS_ERROR, AS_ERROR_NOT_SUPPORTED,
-				    "HTTPS to a discovered receiver (%s) is not supported: send to "
-				    "https://HOST:PORT",
-				    destination);
-			return FALSE;
-		}
-		/* the protocol is checked as for any other host */
+		/* the protocol is checked as for any other host; https goes to the announced
+		 * HTTPS port, see as_send_job_mdns_cb() */
 		if (!as_peer_client_parse_destination(
 			    "localhost", g_strcmp0(protocol, "quic") == 0 ? "auto" : protocol,
 			    &unused_url, &unused_hp, error))
