@@ -13,6 +13,7 @@
 #include "as-error.h"
 #include "as-mdns-browser.h"
 #include "as-mdns-publisher.h"
+#include "as-test-send.h"
 
 /* tests/avahi/avahi-daemon.conf: host-name */
 #define TEST_HOST	"aerosync-test.local"
@@ -1001,6 +1002,88 @@ test_remove_dir(const gchar *path)
 	g_rmdir(path);
 }
 
+/* the announcement of a daemon under test: the one on its HTTP port, once it says HTTPS too */
+static AsMdnsPeer *
+test_find_daemon_peer(AsTestDaemon *daemon)
+{
+	for (guint i = 0; i < TEST_TXT_ATTEMPTS; i++) {
+		g_autoptr(GPtrArray) peers = NULL;
+		g_autoptr(GError) error = NULL;
+
+		peers = test_browse(&error);
+		g_assert_no_error(error);
+		for (guint j = 0; j < peers->len; j++) {
+			AsMdnsPeer *peer = g_ptr_array_index(peers, j);
+			if (peer->port == as_test_daemon_get_port(daemon) && peer->https != 0)
+				return as_mdns_peer_copy(peer);
+		}
+	}
+	return NULL;
+}
+
+/* `send --protocol https @instance`: a real receiver with --https announces its HTTPS port and
+ * certificate; a real sender on a private session bus finds it, sends over TLS and records the
+ * announced fingerprint on first use */
+static void
+test_mdns_send_https(void)
+{
+	g_autoptr(GDBusConnection) conn = NULL;
+	g_autoptr(AsTestDaemon) receiver = NULL;
+	g_autoptr(AsTestDaemon) sender = NULL;
+	g_autoptr(AsMdnsPeer) peer = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) props = NULL;
+	g_autofree gchar *fp = NULL;
+	g_autofree gchar *dest = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *sha = NULL;
+	g_autofree gchar *object = NULL;
+	g_autofree gchar *protocol = NULL;
+	g_autofree gchar *known = NULL;
+	g_autofree gchar *known_text = NULL;
+	g_autofree gchar *line = NULL;
+
+	if (!test_avahi_ensure())
+		return;
+	as_test_send_bus_up();
+	conn = as_test_connection();
+	receiver = as_test_daemon_new();
+	as_test_daemon_set_https(receiver, TRUE);
+	as_test_daemon_set_mdns(receiver, TRUE);
+	as_test_daemon_start(receiver, &error);
+	g_assert_no_error(error);
+	fp = as_test_daemon_dup_cert_sha256(receiver);
+	peer = test_find_daemon_peer(receiver);
+	g_assert_nonnull(peer);
+	g_assert_cmpuint(peer->https, ==, as_test_daemon_get_https_port(receiver));
+	g_assert_cmpstr(peer->fp, ==, fp);
+
+	sender = as_test_sender_new(conn);
+	path = as_test_one_file(sender, "found.bin", 70000, 21);
+	sha = as_test_file_sha256(path);
+	dest = g_strdup_printf("@%s", peer->name);
+	{
+		g_autoptr(GVariantBuilder) options = as_test_options_with_token(sender, receiver);
+		const gchar *paths[] = {path, NULL};
+		g_variant_builder_add(options, "{sv}", "Protocol", g_variant_new_string("https"));
+		object = as_test_send(conn, paths, dest, options, &error);
+		g_assert_no_error(error);
+		props = as_test_wait_completed(conn, object);
+	}
+	protocol = as_test_prop_string(props, "Protocol");
+	g_assert_true(g_str_has_prefix(protocol, "https"));
+	as_test_assert_received(receiver, "found.bin", sha);
+	known = as_test_known_peers_path(sender);
+	g_assert_true(g_file_get_contents(known, &known_text, NULL, NULL));
+	line = g_strdup_printf("127.0.0.1:%u %s", as_test_daemon_get_https_port(receiver), fp);
+	g_assert_nonnull(strstr(known_text, line));
+
+	g_clear_object(&sender);
+	g_clear_object(&receiver);
+	g_clear_object(&conn);
+	as_test_send_bus_down();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1029,6 +1112,7 @@ main(int argc, char **argv)
 	g_test_add_func("/aerosync/mdns/update-txt", test_mdns_update_txt);
 	g_test_add_func("/aerosync/mdns/collision", test_mdns_collision);
 	g_test_add_func("/aerosync/mdns/restart", test_mdns_restart);
+	g_test_add_func("/aerosync/mdns/send-https", test_mdns_send_https);
 	g_test_add_func("/aerosync/mdns/stop", test_mdns_stop);
 	rc = g_test_run();
 

@@ -50,6 +50,7 @@ struct _AsTestDaemon {
 	guint16 quic_port;  /* 0 with --http-only */
 	guint16 https_port; /* 0 without --https */
 	gboolean https;	    /* start with --https */
+	gboolean mdns;	    /* announce itself (only on a test's private avahi-daemon) */
 };
 
 G_DEFINE_TYPE(AsTestDaemon, as_test_daemon, G_TYPE_OBJECT)
@@ -505,8 +506,9 @@ as_test_daemon_start(AsTestDaemon *self, GError **error)
 	g_ptr_array_add(argv, g_strdup("0"));
 	g_ptr_array_add(argv, g_strdup("--save-to"));
 	g_ptr_array_add(argv, g_strdup(self->save_dir));
-	/* tests never announce themselves on a LAN */
-	g_ptr_array_add(argv, g_strdup("--no-mdns"));
+	/* tests never announce themselves on a LAN, only to as-mdns-test's own avahi-daemon */
+	if (!self->mdns)
+		g_ptr_array_add(argv, g_strdup("--no-mdns"));
 	g_ptr_array_add(argv, g_strdup("--token-backend"));
 	g_ptr_array_add(argv, g_strdup("file"));
 	g_ptr_array_add(argv, g_strdup("--ready-fd"));
@@ -698,6 +700,13 @@ void
 as_test_daemon_set_https(AsTestDaemon *self, gboolean https)
 {
 	self->https = https;
+}
+
+/* only where DBUS_SYSTEM_BUS_ADDRESS leads to a private avahi-daemon on loopback */
+void
+as_test_daemon_set_mdns(AsTestDaemon *self, gboolean mdns)
+{
+	self->mdns = mdns;
 }
 
 /* the fingerprint of the daemon's QUIC certificate, as /health gives it */

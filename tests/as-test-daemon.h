@@ -51,6 +51,7 @@ guint16 as_test_daemon_get_port(AsTestDaemon *self);
 guint16 as_test_daemon_get_quic_port(AsTestDaemon *self);
 guint16 as_test_daemon_get_https_port(AsTestDaemon *self);
 void as_test_daemon_set_https(AsTestDaemon *self, gboolean https);
+void as_test_daemon_set_mdns(AsTestDaemon *self, gboolean mdns);
 gchar *as_test_daemon_dup_cert_sha256(AsTestDaemon *self);
 const gchar *as_test_daemon_get_token(AsTestDaemon *self);
 const gchar *as_test_daemon_get_root(AsTestDaemon *self);
