@@ -1838,6 +1838,20 @@ as_chunk_task_get_total_chunks(AsChunkTask *self)
 }
 
 /**
+ * as_chunk_task_is_ephemeral:
+ * @self: a #AsChunkTask
+ *
+ * Returns: %TRUE for a one-chunk task held in memory (%AS_CHUNK_STORE_OPEN_FLAG_HOLD), whose
+ *   chunk's digest is the file's
+ **/
+gboolean
+as_chunk_task_is_ephemeral(AsChunkTask *self)
+{
+	g_return_val_if_fail(AS_IS_CHUNK_TASK(self), FALSE);
+	return self->ephemeral;
+}
+
+/**
  * as_chunk_task_get_done_count:
  * @self: a #AsChunkTask
  *

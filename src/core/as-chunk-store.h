@@ -114,6 +114,7 @@ const gchar *as_chunk_task_get_rel_path(AsChunkTask *self);
 guint64 as_chunk_task_get_total_size(AsChunkTask *self);
 guint64 as_chunk_task_get_chunk_size(AsChunkTask *self);
 guint32 as_chunk_task_get_total_chunks(AsChunkTask *self);
+gboolean as_chunk_task_is_ephemeral(AsChunkTask *self);
 guint32 as_chunk_task_get_done_count(AsChunkTask *self);
 guint64 as_chunk_task_get_bytes_done(AsChunkTask *self);
 guint32 as_chunk_task_get_hashed_chunks(AsChunkTask *self);

@@ -42,8 +42,12 @@ typedef struct {
 	gulong cancelled_id;
 	AsDiskWriter *writer; /* owned, NULL for a chunk already stored or taken over */
 	gboolean taken_over;
-	gboolean finishing; /* chunk_end() flushes the writer */
-	gboolean released;  /* the claim is ended or handed to as_chunk_task_abandon_chunk() */
+	gboolean finishing;    /* chunk_end() flushes the writer */
+	gboolean released;     /* the claim is ended or handed to as_chunk_task_abandon_chunk() */
+	gboolean read_back;    /* written unhashed, verified by reading it back once */
+	gboolean reading_back; /* a worker thread is at it */
+	gboolean recorded;     /* and found it right and marked it done */
+	gchar *read_back_sha256;
 	gchar *expected_sha256;
 	AsQuicV2ChunkReplyFunc reply;
 	gpointer reply_data;
@@ -155,6 +159,7 @@ as_quic_v2_store_chunk_free(AsQuicV2StoreChunk *chunk)
 	g_clear_object(&chunk->writer);
 	as_quic_v2_store_file_unref(chunk->file);
 	g_free(chunk->expected_sha256);
+	g_free(chunk->read_back_sha256);
 	g_free(chunk);
 }
 
@@ -267,6 +272,11 @@ as_quic_v2_store_chunk_cancelled_cb(GCancellable *cancellable, gpointer user_dat
 {
 	AsQuicV2StoreChunk *chunk = user_data;
 
+	/* the read-back stops by itself: its cancellable is this one */
+	if (chunk->reading_back) {
+		chunk->taken_over = TRUE;
+		return;
+	}
 	if (chunk->writer == NULL)
 		return;
 	chunk->taken_over = TRUE;
@@ -307,7 +317,12 @@ as_quic_v2_store_chunk_begin(gpointer user_data,
 	chunk->cancellable = g_steal_pointer(&cancellable);
 	/* a chunk stored meanwhile (another connection, an HTTP sender) is read and dropped */
 	if (!claim.already_done) {
-		chunk->writer = as_disk_writer_new(as_chunk_task_get_fd(file->task), offset, TRUE);
+		/* as over HTTP (as_chunk_task_end_chunk_verify()): a chunk is read back once, for
+		 * its digest and the whole-file hash, unless it was taken over or is the whole
+		 * file held in memory */
+		chunk->read_back = !claim.verify && !as_chunk_task_is_ephemeral(file->task);
+		chunk->writer = as_disk_writer_new(as_chunk_task_get_fd(file->task), offset,
+						   !chunk->read_back);
 		as_disk_writer_set_drain_func(chunk->writer, as_quic_v2_store_drain_cb, file);
 		chunk->cancelled_id = g_cancellable_connect(
 			chunk->cancellable, G_CALLBACK(as_quic_v2_store_chunk_cancelled_cb), chunk,
@@ -345,13 +360,15 @@ as_quic_v2_store_chunk_settle(AsQuicV2StoreChunk *chunk, const gchar *sha256, GE
 		g_clear_error(&error);
 		error = g_error_new_literal(AS_ERROR, AS_ERROR_CONFLICT,
 					    "taken over by another stream");
-	} else if (error == NULL && !as_sha256_hex_equal(sha256, chunk->expected_sha256)) {
+	} else if (error == NULL && !chunk->recorded &&
+		   !as_sha256_hex_equal(sha256, chunk->expected_sha256)) {
 		error = g_error_new(AS_ERROR, AS_ERROR_HASH_MISMATCH,
 				    "SHA-256 mismatch: expected %s, got %s", chunk->expected_sha256,
 				    sha256);
 	}
 	/* a verified chunk counts even if its stream died meanwhile: it is on disk */
-	if (error == NULL && !as_chunk_task_end_chunk(task, &chunk->claim, TRUE, sha256, &error))
+	if (error == NULL && !chunk->recorded &&
+	    !as_chunk_task_end_chunk(task, &chunk->claim, TRUE, sha256, &error))
 		g_prefix_error_literal(&error, "cannot mark the chunk: ");
 	if (error != NULL) {
 		if (!chunk->released)
@@ -372,6 +389,43 @@ as_quic_v2_store_chunk_settle(AsQuicV2StoreChunk *chunk, const gchar *sha256, GE
 		     as_chunk_task_get_bytes_done(task), NULL);
 }
 
+/* on a worker thread: the one read and hash of a chunk written unhashed */
+static void
+as_quic_v2_store_read_back_thread(GTask *task,
+				  gpointer source_object,
+				  gpointer task_data,
+				  GCancellable *cancellable)
+{
+	AsQuicV2StoreChunk *chunk = task_data;
+	GError *error = NULL;
+
+	chunk->recorded = as_chunk_task_end_chunk_verify(chunk->file->task, &chunk->claim,
+							 chunk->expected_sha256, cancellable,
+							 &chunk->read_back_sha256, &error);
+	if (!chunk->recorded) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+as_quic_v2_store_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsQuicV2StoreChunk *chunk = user_data;
+	GError *error = NULL;
+
+	chunk->reading_back = FALSE;
+	/* the claim is released either way */
+	chunk->released = TRUE;
+	if (!g_task_propagate_boolean(G_TASK(res), &error) && chunk->taken_over)
+		g_clear_error(&error);
+	as_quic_v2_store_chunk_settle(chunk, chunk->read_back_sha256, error);
+	if (chunk->file->store->server != NULL)
+		as_quic_server_resume_stream(chunk->file->store->server, chunk->file);
+	as_quic_v2_store_chunk_free(chunk);
+}
+
 static void
 as_quic_v2_store_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -383,6 +437,19 @@ as_quic_v2_store_written_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	/* a drain still queued must not reach the file once the chunk lets go of it */
 	as_disk_writer_set_drain_func(chunk->writer, NULL, NULL);
 	g_clear_object(&chunk->writer);
+	if (chunk->read_back && error == NULL && !chunk->taken_over &&
+	    as_sha256_hex_is_valid(chunk->expected_sha256)) {
+		g_autoptr(GTask) task =
+			g_task_new(NULL, chunk->cancellable, as_quic_v2_store_read_back_cb, chunk);
+		g_task_set_check_cancellable(task, FALSE);
+		g_task_set_task_data(task, chunk, NULL);
+		chunk->reading_back = TRUE;
+		g_task_run_in_thread(task, as_quic_v2_store_read_back_thread);
+		/* the writer is gone: a stream it paused goes on with its next chunk meanwhile */
+		if (chunk->file->store->server != NULL)
+			as_quic_server_resume_stream(chunk->file->store->server, chunk->file);
+		return;
+	}
 	as_quic_v2_store_chunk_settle(chunk, sha256, error);
 	/* if this writer had paused the stream, its drain may have been dropped just above */
 	if (chunk->file->store->server != NULL)
