@@ -2465,6 +2465,91 @@ as_chunk_task_end_chunk_verify(AsChunkTask *self,
 }
 
 typedef struct {
+	AsChunkClaim claim;
+	gchar *expected_sha256;
+	gchar *sha256; /* what the disk holds, once read */
+} AsChunkTaskVerify;
+
+static void
+as_chunk_task_verify_free(AsChunkTaskVerify *verify)
+{
+	g_free(verify->expected_sha256);
+	g_free(verify->sha256);
+	g_free(verify);
+}
+
+static void
+as_chunk_task_verify_thread(GTask *task,
+			    gpointer source_object,
+			    gpointer task_data,
+			    GCancellable *cancellable)
+{
+	AsChunkTaskVerify *verify = task_data;
+	GError *error = NULL;
+
+	if (!as_chunk_task_end_chunk_verify(AS_CHUNK_TASK(source_object), &verify->claim,
+					    verify->expected_sha256, cancellable, &verify->sha256,
+					    &error)) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+/**
+ * as_chunk_task_end_chunk_verify_async:
+ * @self: a #AsChunkTask
+ * @claim: what as_chunk_task_begin_chunk() gave; not one with @claim->verify set
+ * @expected_sha256: the SHA-256 the sender gave for the chunk
+ * @cancellable: (nullable): a #GCancellable, e.g. the claim's, so a takeover stops the read
+ * @callback: called on the thread-default main context when done
+ * @user_data: data for @callback
+ *
+ * as_chunk_task_end_chunk_verify() on a worker thread.
+ **/
+void
+as_chunk_task_end_chunk_verify_async(AsChunkTask *self,
+				     const AsChunkClaim *claim,
+				     const gchar *expected_sha256,
+				     GCancellable *cancellable,
+				     GAsyncReadyCallback callback,
+				     gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+	AsChunkTaskVerify *verify = g_new0(AsChunkTaskVerify, 1);
+
+	verify->claim = *claim;
+	verify->expected_sha256 = g_strdup(expected_sha256);
+	g_task_set_source_tag(task, as_chunk_task_end_chunk_verify_async);
+	/* the outcome is what the thread did, cancelled or not: a recorded chunk stays recorded */
+	g_task_set_check_cancellable(task, FALSE);
+	g_task_set_task_data(task, verify, (GDestroyNotify)as_chunk_task_verify_free);
+	g_task_run_in_thread(task, as_chunk_task_verify_thread);
+}
+
+/**
+ * as_chunk_task_end_chunk_verify_finish:
+ * @sha256_out: (out) (optional) (transfer full): the digest of what the disk holds, also on a
+ *   mismatch; %NULL if it could not be read
+ *
+ * Returns: %TRUE if the chunk is now done, see as_chunk_task_end_chunk_verify()
+ **/
+gboolean
+as_chunk_task_end_chunk_verify_finish(AsChunkTask *self,
+				      GAsyncResult *res,
+				      gchar **sha256_out,
+				      GError **error)
+{
+	AsChunkTaskVerify *verify;
+
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	verify = g_task_get_task_data(G_TASK(res));
+	if (sha256_out != NULL)
+		*sha256_out = g_strdup(verify->sha256);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+typedef struct {
 	AsChunkTask *task; /* owned */
 	AsChunkClaim claim;
 } AsChunkTaskAbandon;

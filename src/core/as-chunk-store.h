@@ -138,6 +138,16 @@ gboolean as_chunk_task_end_chunk_verify(AsChunkTask *self,
 					GCancellable *cancellable,
 					gchar **sha256_out,
 					GError **error);
+void as_chunk_task_end_chunk_verify_async(AsChunkTask *self,
+					  const AsChunkClaim *claim,
+					  const gchar *expected_sha256,
+					  GCancellable *cancellable,
+					  GAsyncReadyCallback callback,
+					  gpointer user_data);
+gboolean as_chunk_task_end_chunk_verify_finish(AsChunkTask *self,
+					       GAsyncResult *res,
+					       gchar **sha256_out,
+					       GError **error);
 void
 as_chunk_task_abandon_chunk(AsChunkTask *self, const AsChunkClaim *claim, AsDiskWriter *writer);
 gboolean as_chunk_task_is_chunk_done(AsChunkTask *self, guint32 index);

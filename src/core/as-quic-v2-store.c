@@ -389,26 +389,6 @@ as_quic_v2_store_chunk_settle(AsQuicV2StoreChunk *chunk, const gchar *sha256, GE
 		     as_chunk_task_get_bytes_done(task), NULL);
 }
 
-/* on a worker thread: the one read and hash of a chunk written unhashed */
-static void
-as_quic_v2_store_read_back_thread(GTask *task,
-				  gpointer source_object,
-				  gpointer task_data,
-				  GCancellable *cancellable)
-{
-	AsQuicV2StoreChunk *chunk = task_data;
-	GError *error = NULL;
-
-	chunk->recorded = as_chunk_task_end_chunk_verify(chunk->file->task, &chunk->claim,
-							 chunk->expected_sha256, cancellable,
-							 &chunk->read_back_sha256, &error);
-	if (!chunk->recorded) {
-		g_task_return_error(task, error);
-		return;
-	}
-	g_task_return_boolean(task, TRUE);
-}
-
 static void
 as_quic_v2_store_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -418,7 +398,9 @@ as_quic_v2_store_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_
 	chunk->reading_back = FALSE;
 	/* the claim is released either way */
 	chunk->released = TRUE;
-	if (!g_task_propagate_boolean(G_TASK(res), &error) && chunk->taken_over)
+	chunk->recorded = as_chunk_task_end_chunk_verify_finish(AS_CHUNK_TASK(source), res,
+								&chunk->read_back_sha256, &error);
+	if (!chunk->recorded && chunk->taken_over)
 		g_clear_error(&error);
 	as_quic_v2_store_chunk_settle(chunk, chunk->read_back_sha256, error);
 	if (chunk->file->store->server != NULL)
@@ -439,12 +421,10 @@ as_quic_v2_store_written_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	g_clear_object(&chunk->writer);
 	if (chunk->read_back && error == NULL && !chunk->taken_over &&
 	    as_sha256_hex_is_valid(chunk->expected_sha256)) {
-		g_autoptr(GTask) task =
-			g_task_new(NULL, chunk->cancellable, as_quic_v2_store_read_back_cb, chunk);
-		g_task_set_check_cancellable(task, FALSE);
-		g_task_set_task_data(task, chunk, NULL);
 		chunk->reading_back = TRUE;
-		g_task_run_in_thread(task, as_quic_v2_store_read_back_thread);
+		as_chunk_task_end_chunk_verify_async(chunk->file->task, &chunk->claim,
+						     chunk->expected_sha256, chunk->cancellable,
+						     as_quic_v2_store_read_back_cb, chunk);
 		/* the writer is gone: a stream it paused goes on with its next chunk meanwhile */
 		if (chunk->file->store->server != NULL)
 			as_quic_server_resume_stream(chunk->file->store->server, chunk->file);

@@ -188,25 +188,6 @@ as_http_chunk_pump_progress_cb(AsHttpPump *pump, guint64 bytes_done, gpointer us
 				   as_chunk_task_get_bytes_done(ctx->task) + bytes_done);
 }
 
-/* on a worker thread: the only read and hash of the chunk on this side, see read_back */
-static void
-as_http_chunk_read_back_thread(GTask *task,
-			       gpointer source_object,
-			       gpointer task_data,
-			       GCancellable *cancellable)
-{
-	AsChunkCtx *ctx = task_data;
-	GError *error = NULL;
-
-	ctx->recorded = as_chunk_task_end_chunk_verify(ctx->task, &ctx->claim, ctx->expected_sha256,
-						       cancellable, &ctx->read_back_sha256, &error);
-	if (!ctx->recorded) {
-		g_task_return_error(task, error);
-		return;
-	}
-	g_task_return_boolean(task, TRUE);
-}
-
 static void
 as_http_chunk_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -215,9 +196,10 @@ as_http_chunk_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	g_autoptr(JsonObject) obj = NULL;
 	guint status = 0;
 
+	ctx->recorded = as_chunk_task_end_chunk_verify_finish(AS_CHUNK_TASK(source), res,
+							      &ctx->read_back_sha256, &error);
 	/* a mismatch is told from the digest, like one found while the body came in */
-	if (!g_task_propagate_boolean(G_TASK(res), &error) &&
-	    g_error_matches(error, AS_ERROR, AS_ERROR_HASH_MISMATCH))
+	if (g_error_matches(error, AS_ERROR, AS_ERROR_HASH_MISMATCH))
 		g_clear_error(&error);
 	if (ctx->pump != NULL) {
 		AsHttpPump *pump = ctx->pump;
@@ -242,15 +224,11 @@ as_http_chunk_read_back_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 static gboolean
 as_http_chunk_read_back_start(AsChunkCtx *ctx, const GError *error)
 {
-	g_autoptr(GTask) task = NULL;
-
 	if (!ctx->read_back || error != NULL || ctx->taken_over || ctx->ended)
 		return FALSE;
 	ctx->ended = TRUE;
-	task = g_task_new(NULL, ctx->cancellable, as_http_chunk_read_back_cb, ctx);
-	g_task_set_check_cancellable(task, FALSE);
-	g_task_set_task_data(task, ctx, NULL);
-	g_task_run_in_thread(task, as_http_chunk_read_back_thread);
+	as_chunk_task_end_chunk_verify_async(ctx->task, &ctx->claim, ctx->expected_sha256,
+					     ctx->cancellable, as_http_chunk_read_back_cb, ctx);
 	return TRUE;
 }
 
