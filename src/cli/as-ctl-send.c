@@ -15,6 +15,7 @@
 #include "as-ctl-transfers.h"
 #include "as-keys.h"
 #include "as-rate-limit.h"
+#include "as-sha256.h"
 
 /* Send() a{sv} keys, as documented in data/org.aerosync.xml */
 #define AS_CTL_SEND_KEY_TOKEN	   "Token"
@@ -222,7 +223,7 @@ as_ctl_send_build_options(AsCtl *self, GVariantDict *dict, GError **error)
 					       _("--pin and --insecure exclude each other"));
 	}
 	if (pin != NULL) {
-		g_autofree gchar *hex = as_ctl_parse_pin(pin);
+		g_autofree gchar *hex = as_sha256_hex_normalize(pin);
 		if (hex == NULL) {
 			return as_ctl_send_usage_error(
 				error,

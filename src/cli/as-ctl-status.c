@@ -10,6 +10,7 @@
 #include "as-ctl.h"
 #include "as-known-peers.h"
 #include "as-sha256.h"
+#include "as-tls-identity.h"
 
 /* 'status HOST': /health is small, a bigger reply is not an AeroSync receiver's */
 #define AS_CTL_HEALTH_REPLY_MAX (64 * 1024)
@@ -205,17 +206,6 @@ as_ctl_status_trust_clear(AsCtlStatusTrust *trust)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(AsCtlStatusTrust, as_ctl_status_trust_clear)
 
-static gchar *
-as_ctl_status_certificate_sha256(GTlsCertificate *certificate)
-{
-	g_autoptr(GByteArray) der = NULL;
-
-	g_object_get(certificate, "certificate", &der, NULL);
-	if (der == NULL || der->len == 0)
-		return NULL;
-	return as_sha256_data_hex(der->data, der->len);
-}
-
 /* only called when the CAs did not vouch for the certificate */
 static gboolean
 as_ctl_status_accept_certificate_cb(SoupMessage *msg,
@@ -226,7 +216,7 @@ as_ctl_status_accept_certificate_cb(SoupMessage *msg,
 	AsCtlStatusTrust *trust = user_data;
 
 	g_free(trust->seen_sha256);
-	trust->seen_sha256 = as_ctl_status_certificate_sha256(certificate);
+	trust->seen_sha256 = as_tls_certificate_dup_sha256(certificate);
 	if (trust->seen_sha256 == NULL)
 		return FALSE;
 	if (trust->pin != NULL)
@@ -354,8 +344,8 @@ as_ctl_status_fetch_health(const gchar *url,
 	if (stream != NULL && trust->pin != NULL &&
 	    soup_message_get_tls_peer_certificate(msg) != NULL) {
 		g_free(trust->seen_sha256);
-		trust->seen_sha256 = as_ctl_status_certificate_sha256(
-			soup_message_get_tls_peer_certificate(msg));
+		trust->seen_sha256 =
+			as_tls_certificate_dup_sha256(soup_message_get_tls_peer_certificate(msg));
 		if (g_strcmp0(trust->seen_sha256, trust->pin) != 0) {
 			as_ctl_status_trust_refused(trust, display, error);
 			return NULL;
@@ -557,7 +547,7 @@ as_ctl_status_remote(AsCtl *self, const gchar *address, GError **error)
 		return FALSE;
 	}
 	if (pin != NULL) {
-		trust.pin = as_ctl_parse_pin(pin);
+		trust.pin = as_sha256_hex_normalize(pin);
 		if (trust.pin == NULL) {
 			g_set_error_literal(error, AS_CTL_ERROR, AS_CTL_EXIT_USAGE,
 					    /* TRANSLATORS: keep the option untranslated */

@@ -508,30 +508,6 @@ as_ctl_display_width(const gchar *text)
 	return width;
 }
 
-/**
- * as_ctl_parse_pin:
- * @pin: a certificate SHA-256 as the user typed it, hex or colon-separated as openssl prints
- *
- * Returns: (transfer full) (nullable): 64 lower-case hex digits, or %NULL if @pin is not a
- *   SHA-256
- **/
-gchar *
-as_ctl_parse_pin(const gchar *pin)
-{
-	g_autoptr(GString) hex = g_string_new(NULL);
-
-	for (const gchar *p = pin; *p != '\0'; p++) {
-		if (*p == ':')
-			continue;
-		if (!g_ascii_isxdigit(*p))
-			return NULL;
-		g_string_append_c(hex, g_ascii_tolower(*p));
-	}
-	if (hex->len != 64)
-		return NULL;
-	return g_string_free(g_steal_pointer(&hex), FALSE);
-}
-
 /* file names come from remote senders: never let them reach the terminal as control codes */
 gchar *
 as_ctl_sanitize_text(const gchar *text)

@@ -133,7 +133,6 @@ gchar *as_ctl_format_size(guint64 size_bytes);
 gchar *as_ctl_format_rate(guint64 bytes_per_s);
 guint as_ctl_display_width(const gchar *text);
 gchar *as_ctl_sanitize_text(const gchar *text);
-gchar *as_ctl_parse_pin(const gchar *pin);
 gchar *as_ctl_format_time(gint64 unix_seconds);
 void as_ctl_print_fields(AsCtl *self, const gchar *const *labels, const gchar *const *values);
 

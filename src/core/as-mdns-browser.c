@@ -205,6 +205,18 @@ as_mdns_target_is_host(const gchar *target)
 	       target[len - suffix_len - 1] != '.';
 }
 
+/* @prefix, the announced address (an IPv6 one in brackets) or host name, and @port */
+static gchar *
+as_mdns_peer_dup_address(const AsMdnsPeer *self, const gchar *prefix, guint16 port)
+{
+	const gchar *host = self->addr != NULL ? self->addr : self->host;
+
+	g_return_val_if_fail(host != NULL, NULL);
+	if (strchr(host, ':') != NULL)
+		return g_strdup_printf("%s[%s]:%u", prefix, host, port);
+	return g_strdup_printf("%s%s:%u", prefix, host, port);
+}
+
 /**
  * as_mdns_peer_dup_destination:
  * @self: a resolved peer
@@ -218,14 +230,8 @@ as_mdns_target_is_host(const gchar *target)
 gchar *
 as_mdns_peer_dup_destination(const AsMdnsPeer *self)
 {
-	const gchar *host;
-
 	g_return_val_if_fail(self != NULL, NULL);
-	host = self->addr != NULL ? self->addr : self->host;
-	g_return_val_if_fail(host != NULL, NULL);
-	if (strchr(host, ':') != NULL)
-		return g_strdup_printf("[%s]:%u", host, self->port);
-	return g_strdup_printf("%s:%u", host, self->port);
+	return as_mdns_peer_dup_address(self, "", self->port);
 }
 
 /**
@@ -240,16 +246,10 @@ as_mdns_peer_dup_destination(const AsMdnsPeer *self)
 gchar *
 as_mdns_peer_dup_https_destination(const AsMdnsPeer *self)
 {
-	const gchar *host;
-
 	g_return_val_if_fail(self != NULL, NULL);
 	if (self->https == 0)
 		return NULL;
-	host = self->addr != NULL ? self->addr : self->host;
-	g_return_val_if_fail(host != NULL, NULL);
-	if (strchr(host, ':') != NULL)
-		return g_strdup_printf("https://[%s]:%u", host, self->https);
-	return g_strdup_printf("https://%s:%u", host, self->https);
+	return as_mdns_peer_dup_address(self, "https://", self->https);
 }
 
 /**

@@ -228,6 +228,30 @@ as_sha256_data_hex(const void *data, gsize len)
 }
 
 /**
+ * as_sha256_hex_normalize:
+ * @text: (nullable): a SHA-256 as people write it: "AB:CD:..." (as openssl prints it) or "abcd..."
+ *
+ * Returns: (transfer full) (nullable): 64 lower-case hex digits, or %NULL when @text is no
+ *   SHA-256
+ **/
+gchar *
+as_sha256_hex_normalize(const gchar *text)
+{
+	g_autoptr(GString) hex = NULL;
+
+	if (text == NULL)
+		return NULL;
+	hex = g_string_new(NULL);
+	for (const gchar *p = text; *p != '\0'; p++) {
+		if (*p != ':')
+			g_string_append_c(hex, g_ascii_tolower(*p));
+	}
+	if (!as_sha256_hex_is_valid(hex->str))
+		return NULL;
+	return g_string_free(g_steal_pointer(&hex), FALSE);
+}
+
+/**
  * as_sha256_hex_is_valid:
  * @hex: (nullable): a string
  *

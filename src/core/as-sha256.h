@@ -37,6 +37,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(AsSha256, as_sha256_free)
 
 gchar *as_sha256_data_hex(const void *data, gsize len);
 gboolean as_sha256_hex_is_valid(const gchar *hex);
+gchar *as_sha256_hex_normalize(const gchar *text);
 gboolean as_sha256_hex_equal(const gchar *a, const gchar *b);
 gchar *as_sha256_fd_range(
 	int fd, guint64 offset, guint64 length, GCancellable *cancellable, GError **error);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "as-error.h"
+#include "as-sha256.h"
 #include "as-tls-identity.h"
 
 /* serial numbers are positive 16-byte integers (RFC 5280 allows up to 20 octets) */
@@ -441,6 +442,26 @@ as_tls_identity_new_for_options(const gchar *cert_file,
 	if (cert_file != NULL)
 		return as_tls_identity_new_from_files(cert_file, key_file, error);
 	return as_tls_identity_load_or_generate(state_dir, error);
+}
+
+/**
+ * as_tls_certificate_dup_sha256:
+ * @certificate: a peer's certificate, as a TLS handshake gives it
+ *
+ * The fingerprint a sender pins, computed as as_tls_identity_get_fingerprint() is for our own.
+ *
+ * Returns: (transfer full) (nullable): the SHA-256 of its DER in lower-case hex
+ **/
+gchar *
+as_tls_certificate_dup_sha256(GTlsCertificate *certificate)
+{
+	g_autoptr(GByteArray) der = NULL;
+
+	g_return_val_if_fail(G_IS_TLS_CERTIFICATE(certificate), NULL);
+	g_object_get(certificate, "certificate", &der, NULL);
+	if (der == NULL || der->len == 0)
+		return NULL;
+	return as_sha256_data_hex(der->data, der->len);
 }
 
 /**

@@ -33,6 +33,7 @@ AsTlsIdentity *as_tls_identity_new_for_options(const gchar *cert_file,
 					       GError **error);
 
 const gchar *as_tls_identity_get_fingerprint(AsTlsIdentity *self);
+gchar *as_tls_certificate_dup_sha256(GTlsCertificate *certificate);
 gnutls_certificate_credentials_t as_tls_identity_get_credentials(AsTlsIdentity *self);
 const gchar *as_tls_identity_get_cert_file(AsTlsIdentity *self);
 const gchar *as_tls_identity_get_key_file(AsTlsIdentity *self);

@@ -9,6 +9,7 @@
 #include "as-known-peers.h"
 #include "as-peer-trust.h"
 #include "as-sha256.h"
+#include "as-tls-identity.h"
 
 struct _AsPeerTrust {
 	GObject parent_instance;
@@ -30,46 +31,6 @@ struct _AsPeerTrust {
 };
 
 G_DEFINE_TYPE(AsPeerTrust, as_peer_trust, G_TYPE_OBJECT)
-
-/**
- * as_peer_trust_normalize_sha256:
- * @sha256: (nullable): "AB:CD:..." or "abcd..."
- *
- * Returns: (transfer full) (nullable): lower-case hex without colons, or %NULL when @sha256 is
- *   no SHA-256
- **/
-gchar *
-as_peer_trust_normalize_sha256(const gchar *sha256)
-{
-	g_autofree gchar *lower = NULL;
-	g_auto(GStrv) parts = NULL;
-
-	if (sha256 == NULL)
-		return NULL;
-	lower = g_ascii_strdown(sha256, -1);
-	parts = g_strsplit(lower, ":", -1);
-	g_free(lower);
-	lower = g_strjoinv("", parts);
-	return as_sha256_hex_is_valid(lower) ? g_steal_pointer(&lower) : NULL;
-}
-
-/**
- * as_peer_trust_certificate_sha256:
- * @certificate: a peer's certificate
- *
- * Returns: (transfer full) (nullable): the SHA-256 of its DER encoding, as `/health` shows it
- **/
-gchar *
-as_peer_trust_certificate_sha256(GTlsCertificate *certificate)
-{
-	g_autoptr(GByteArray) der = NULL;
-
-	g_return_val_if_fail(G_IS_TLS_CERTIFICATE(certificate), NULL);
-	g_object_get(certificate, "certificate", &der, NULL);
-	if (der == NULL || der->len == 0)
-		return NULL;
-	return as_sha256_data_hex(der->data, der->len);
-}
 
 const gchar *
 as_peer_trust_verdict_to_string(AsPeerTrustVerdict verdict)
@@ -133,7 +94,7 @@ as_peer_trust_set_pin(AsPeerTrust *self, const gchar *sha256)
 {
 	g_return_if_fail(AS_IS_PEER_TRUST(self));
 	g_free(self->pin);
-	self->pin = as_peer_trust_normalize_sha256(sha256);
+	self->pin = as_sha256_hex_normalize(sha256);
 }
 
 const gchar *
@@ -167,7 +128,7 @@ as_peer_trust_set_expected(AsPeerTrust *self, const gchar *sha256)
 {
 	g_return_if_fail(AS_IS_PEER_TRUST(self));
 	g_free(self->expected);
-	self->expected = as_peer_trust_normalize_sha256(sha256);
+	self->expected = as_sha256_hex_normalize(sha256);
 }
 
 /**
@@ -339,7 +300,7 @@ as_peer_trust_check(AsPeerTrust *self,
 {
 	g_autoptr(AsKnownPeers) peers = NULL;
 	g_autoptr(GError) error_local = NULL;
-	g_autofree gchar *seen = as_peer_trust_normalize_sha256(seen_sha256);
+	g_autofree gchar *seen = as_sha256_hex_normalize(seen_sha256);
 
 	g_return_val_if_fail(AS_IS_PEER_TRUST(self), AS_PEER_TRUST_VERDICT_REFUSED);
 
@@ -449,7 +410,7 @@ as_peer_trust_check_certificate(AsPeerTrust *self, GTlsCertificate *certificate,
 	g_return_val_if_fail(AS_IS_PEER_TRUST(self), AS_PEER_TRUST_VERDICT_REFUSED);
 
 	if (certificate != NULL)
-		seen = as_peer_trust_certificate_sha256(certificate);
+		seen = as_tls_certificate_dup_sha256(certificate);
 	if (certificate != NULL && self->pin == NULL && !self->insecure && self->accepted == NULL &&
 	    self->allow_ca)
 		ca_verified = as_peer_trust_verify_ca(self, certificate);

@@ -32,8 +32,6 @@ typedef enum {
 #define AS_TYPE_PEER_TRUST (as_peer_trust_get_type())
 G_DECLARE_FINAL_TYPE(AsPeerTrust, as_peer_trust, AS, PEER_TRUST, GObject)
 
-gchar *as_peer_trust_normalize_sha256(const gchar *sha256);
-gchar *as_peer_trust_certificate_sha256(GTlsCertificate *certificate);
 const gchar *as_peer_trust_verdict_to_string(AsPeerTrustVerdict verdict);
 
 AsPeerTrust *as_peer_trust_new(const gchar *host, guint16 port);
